@@ -1,0 +1,291 @@
+package resilient
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"io"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/resilient-http/resilient/internal/body"
+	"github.com/resilient-http/resilient/internal/redact"
+)
+
+// New returns an *http.Client whose transport is NewTransport(nil, opts...):
+// a clone of http.DefaultTransport wrapped in retries, per-host circuit
+// breakers, a retry budget and tracing. Its Timeout is WithTimeout's value,
+// zero by default. It is safe for concurrent use, like any *http.Client, and
+// can replace http.DefaultClient:
+//
+//	http.DefaultClient = resilient.New()
+//
+// Its Do returns, inside the usual *url.Error, a *StatusError for a final
+// 5xx or 429 response, a *TransportError when the last attempt got no
+// response, or a *CircuitOpenError when the host's breaker refused the call.
+func New(opts ...Option) *http.Client {
+	t := NewTransport(nil, opts...).(*Transport)
+	return &http.Client{Transport: t, Timeout: t.cfg.timeout}
+}
+
+// Transport is the http.RoundTripper returned by NewTransport. It is safe
+// for concurrent use. Most callers use New and never see it; those who
+// build their own *http.Client use NewTransport.
+type Transport struct {
+	cfg      *config
+	base     http.RoundTripper // the network
+	traced   http.RoundTripper // otelhttp around decorate around base
+	ownBase  bool              // base is our clone of http.DefaultTransport
+	rc       *retryablehttp.Client
+	hosts    *registry
+	tel      *telemetry
+	redactor *redact.Redactor
+
+	headerTimeout time.Duration // enforced by our base's ResponseHeaderTimeout
+	ctxTimeout    time.Duration // enforced per attempt through the context
+
+	closed      atomic.Bool
+	unsubscribe func()
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport returns a Transport that sends requests through base with
+// the resilience of New. A nil base means a clone of http.DefaultTransport
+// with MaxIdleConnsPerHost raised to 100 (retries and concurrent calls to
+// one host would otherwise churn connections) and ResponseHeaderTimeout set
+// to Retry.AttemptTimeout. WithTimeout is ignored: the caller's client owns
+// the total timeout.
+func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
+	cfg := newConfig(opts)
+	t := &Transport{cfg: cfg, redactor: redact.New(cfg.secrets...)}
+	if d := cfg.retry.AttemptTimeout; d > 0 {
+		t.ctxTimeout = d
+	}
+	if base == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 100
+		if t.ctxTimeout > 0 {
+			tr.ResponseHeaderTimeout = t.ctxTimeout
+			t.headerTimeout, t.ctxTimeout = t.ctxTimeout, 0
+		}
+		base, t.ownBase = tr, true
+	}
+	t.base = base
+	t.tel = newTelemetry(cfg)
+	var oo []otelhttp.Option
+	if cfg.tp != nil {
+		oo = append(oo, otelhttp.WithTracerProvider(cfg.tp))
+	}
+	if cfg.mp != nil {
+		oo = append(oo, otelhttp.WithMeterProvider(cfg.mp))
+	}
+	t.traced = otelhttp.NewTransport(decorate{base}, oo...)
+	t.hosts = newRegistry(t)
+	retries := cfg.retry.Max
+	if retries < 0 {
+		retries = 0
+	}
+	t.rc = &retryablehttp.Client{
+		HTTPClient: &http.Client{
+			Transport: attempt{t},
+			// Redirects are followed once, by the caller's client.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Logger:       nil, // its default logger writes to stderr
+		RetryMax:     math.MaxInt32,
+		CheckRetry:   t.checkRetry,
+		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 },
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	if cfg.store != nil {
+		t.unsubscribe = cfg.store.Subscribe(t.remoteEvent)
+	}
+	return t
+}
+
+// RoundTrip sends req with retries, as New describes. It never modifies req.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.validate(req); err != nil {
+		if req != nil && req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	now := time.Now()
+	c := &call{
+		Context:    req.Context(),
+		t:          t,
+		req:        req,
+		method:     req.Method,
+		host:       t.hosts.get(keyOf(req.URL), now),
+		idempotent: IsIdempotent(req),
+		replayable: true,
+	}
+	if c.method == "" {
+		c.method = http.MethodGet
+	}
+	if c.host.budget != nil {
+		c.host.budget.Request(now)
+	}
+	if t.tel.instrumented(c.Context) {
+		c.instrumented = true
+		c.Context, c.span = t.tel.startCall(c.Context, c)
+	}
+
+	r := req.WithContext(c)
+	c.rr.Request = r
+	if req.Body != nil && req.Body != http.NoBody {
+		if req.GetBody == nil {
+			// Not replayable: sent once, as is, and never retried.
+			c.replayable = false
+		} else {
+			getBody := req.GetBody
+			if err := c.rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) { return getBody() })); err != nil {
+				req.Body.Close()
+				err = fmt.Errorf("resilient: request body cannot be replayed: GetBody failed: %w", err)
+				t.tel.endCall(c, 0, err)
+				return nil, err
+			}
+			r.ContentLength = req.ContentLength
+			req.Body.Close()
+		}
+	}
+
+	resp, err := t.rc.Do(&c.rr)
+	return t.finish(c, resp, err)
+}
+
+// finish shapes the final outcome: a final 5xx or 429 becomes a
+// *StatusError, a failure without a response a *TransportError, anything
+// else passes through.
+func (t *Transport) finish(c *call, resp *http.Response, err error) (*http.Response, error) {
+	if err != nil {
+		if ue, ok := err.(*url.Error); ok && ue.Err != nil {
+			err = ue.Err
+		}
+		var out error
+		switch {
+		case c.refused != nil && c.attempts == 0:
+			c.refused.TraceID = c.traceID()
+			out = c.refused
+		case c.refused != nil && c.last != nil:
+			out = c.statusError(c.last, c.refused)
+		case c.Context.Err() != nil && c.last != nil && errors.Is(err, c.Context.Err()):
+			out = c.statusError(c.last, err)
+		default:
+			if c.refused != nil {
+				c.stop = c.refused
+			}
+			out = &TransportError{Method: c.method, URL: c.url(), Attempts: c.attempts,
+				TraceID: c.traceID(), Err: err, Stop: c.stop}
+		}
+		t.tel.failed(c, c, 0, out)
+		t.tel.endCall(c, 0, out)
+		return nil, out
+	}
+	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+		t.tel.endCall(c, resp.StatusCode, nil)
+		return resp, nil
+	}
+	f := c.last
+	if f == nil || f.resp != resp {
+		if t.cfg.passThrough {
+			t.tel.endCall(c, resp.StatusCode, nil)
+			return resp, nil
+		}
+		b, truncated, _ := body.Capture(resp.Body, t.cfg.bodyLimit, bodyReadTimeout)
+		if !truncated {
+			body.Discard(resp.Body, drainLimit, bodyReadTimeout)
+		} else {
+			resp.Body.Close()
+		}
+		f = &failure{resp: resp, body: b, truncated: truncated}
+	} else if t.cfg.passThrough {
+		// The body was read while deciding to retry; give back what was kept.
+		resp.Body = body.Replay(f.body, http.NoBody)
+		t.tel.endCall(c, resp.StatusCode, nil)
+		return resp, nil
+	}
+	se := c.statusError(f, c.stop)
+	t.tel.failed(c, c, se.StatusCode, se)
+	t.tel.endCall(c, se.StatusCode, se)
+	return nil, se
+}
+
+// validate rejects what cannot be sent, with an error that says why.
+func (t *Transport) validate(req *http.Request) error {
+	switch {
+	case t.closed.Load():
+		return ErrClosed
+	case t.cfg.err != nil:
+		return t.cfg.err
+	case req == nil:
+		return fmt.Errorf("%w: request is nil", ErrInvalidRequest)
+	case req.URL == nil:
+		return fmt.Errorf("%w: request has no URL", ErrInvalidRequest)
+	case t.ownBase && req.URL.Scheme != "http" && req.URL.Scheme != "https":
+		return fmt.Errorf("%w: unsupported scheme %q in %s; use http or https", ErrInvalidRequest, req.URL.Scheme, t.redactor.URL(req.URL))
+	case req.URL.Host == "":
+		return fmt.Errorf("%w: URL %s has no host", ErrInvalidRequest, t.redactor.URL(req.URL))
+	}
+	return nil
+}
+
+// CloseIdleConnections closes the idle connections of the base transport.
+func (t *Transport) CloseIdleConnections() {
+	if ci, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+// Close stops sharing breaker state, closes idle connections and makes
+// every later request fail with ErrClosed. It is safe to call more than
+// once. Requests in flight finish normally.
+func (t *Transport) Close() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	if t.unsubscribe != nil {
+		t.unsubscribe()
+	}
+	t.CloseIdleConnections()
+	return nil
+}
+
+// Close closes the Transport of a client made by New; see Transport.Close.
+// It does nothing for a client with another transport.
+func Close(c *http.Client) error {
+	if c == nil {
+		return nil
+	}
+	if t, ok := c.Transport.(*Transport); ok {
+		return t.Close()
+	}
+	return nil
+}
+
+// decorate sits between otelhttp and the network: it completes each
+// attempt's CLIENT span with what otelhttp cannot know (the resend count)
+// and replaces url.full with the redacted URL.
+type decorate struct{ next http.RoundTripper }
+
+func (d decorate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c := callFrom(r.Context()); c != nil {
+		if s := trace.SpanFromContext(r.Context()); s.IsRecording() {
+			s.SetAttributes(
+				semconv.HTTPRequestResendCount(c.attempts-1),
+				semconv.URLFull(c.url()),
+			)
+		}
+	}
+	return d.next.RoundTrip(r)
+}

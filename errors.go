@@ -1,0 +1,343 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/resilient-http/resilient/internal/body"
+)
+
+// Sentinel errors. Test for them with errors.Is; the errors a request
+// returns wrap them together with the details.
+var (
+	// ErrCircuitOpen is matched by the error of a request that the host's
+	// circuit breaker refused without touching the network. The error is a
+	// *CircuitOpenError, which says when the breaker lets a probe through.
+	ErrCircuitOpen = errors.New("resilient: circuit breaker is open")
+
+	// ErrRetryBudgetExhausted is matched when a retry was refused because
+	// retries to the host already add their allowed share of the traffic
+	// (see RetryBudget). The error still carries the last outcome.
+	ErrRetryBudgetExhausted = errors.New("resilient: retry budget exhausted")
+
+	// ErrRetryAfterTooLong is matched when the server asked the client to
+	// wait longer than Retry.MaxWait or than the time left before the
+	// context deadline; StatusError.RetryAfter says how long it asked for.
+	ErrRetryAfterTooLong = errors.New("resilient: server asked to wait longer than allowed")
+
+	// ErrDeadline is matched when the next backoff would have crossed the
+	// context deadline, so retrying stopped early with the last outcome.
+	ErrDeadline = errors.New("resilient: no time left for another attempt before the deadline")
+
+	// ErrAttemptTimeout is matched when an attempt got no response headers
+	// within Retry.AttemptTimeout.
+	ErrAttemptTimeout = errors.New("resilient: attempt timed out waiting for response headers")
+
+	// ErrClosed is returned by requests made after Transport.Close.
+	ErrClosed = errors.New("resilient: client is closed; create a new one with resilient.New")
+
+	// ErrInvalidRequest is matched by the error for a request that cannot be
+	// sent: nil, without a URL or host, or with an unsupported scheme.
+	ErrInvalidRequest = errors.New("resilient: invalid request")
+
+	// ErrInvalidOption is matched by the error every request returns when
+	// the client was built with an invalid option value.
+	ErrInvalidOption = errors.New("resilient: invalid option")
+)
+
+// StatusError is the error for a request whose final response was a server
+// error (5xx) or an exhausted 429 Too Many Requests. It holds what a person
+// needs to find out why: the server's own words, the IDs to look up in logs
+// and traces, and what the client tried. Other 4xx responses are not errors
+// and come back as plain responses.
+//
+// The response body has been read (up to the client's limit), closed, and
+// its connection returned to the pool.
+type StatusError struct {
+	StatusCode int           // HTTP status code, e.g. 503
+	Status     string        // status line text, e.g. "503 Service Unavailable"
+	Method     string        // request method
+	URL        string        // request URL with credentials and secret query values redacted
+	Header     http.Header   // response header without Set-Cookie and other credentials
+	Body       []byte        // response body, at most the client's error body limit
+	Truncated  bool          // the body was longer than Body
+	Problem    *Problem      // RFC 9457 problem details; nil unless the body was valid application/problem+json
+	TraceID    string        // W3C trace ID of the request's trace; "" when tracing is off and the caller had no span
+	RequestID  string        // request ID from the response headers (X-Request-Id, Cf-Ray, ...), or ""
+	Attempts   int           // attempts sent to the server, the first included
+	RetryAfter time.Duration // how long the server asked to wait (Retry-After, RateLimit), or 0
+
+	// Err says why retrying stopped before Retry.Max was reached, when
+	// something other than the outcome itself stopped it: a context error,
+	// ErrRetryBudgetExhausted, ErrRetryAfterTooLong, ErrDeadline or a
+	// *CircuitOpenError. It is nil when retries ran out or the status was
+	// not retryable. Unwrap returns it.
+	Err error
+}
+
+// maxExcerpt bounds the body excerpt in Error.
+const maxExcerpt = 200
+
+// Error returns one line, meant to read well alone and inside the *url.Error
+// that *http.Client wraps around it, for example
+//
+//	resilient: 503 Service Unavailable after 3 attempts (trace 4bf92f3577b34da6a3ce929d0e0e4736, request 7f3a9c): db pool exhausted
+func (e *StatusError) Error() string {
+	var b strings.Builder
+	b.WriteString("resilient: ")
+	if e.Status != "" {
+		b.WriteString(e.Status)
+	} else {
+		b.WriteString(strconv.Itoa(e.StatusCode))
+	}
+	writeAttempts(&b, e.Attempts)
+	if e.Err != nil {
+		b.WriteString(", ")
+		b.WriteString(stopReason(e.Err))
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, ", server asks to retry after %s", e.RetryAfter.Round(time.Second))
+	}
+	writeIDs(&b, e.TraceID, e.RequestID)
+	if s := e.excerpt(); s != "" {
+		b.WriteString(": ")
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func (e *StatusError) excerpt() string {
+	if p := e.Problem; p != nil {
+		switch {
+		case p.Title != "" && p.Detail != "":
+			return body.Excerpt([]byte(p.Title+": "+p.Detail), maxExcerpt)
+		case p.Detail != "":
+			return body.Excerpt([]byte(p.Detail), maxExcerpt)
+		case p.Title != "":
+			return body.Excerpt([]byte(p.Title), maxExcerpt)
+		}
+	}
+	return body.Excerpt(e.Body, maxExcerpt)
+}
+
+// Unwrap returns Err.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Temporary reports whether retrying later may succeed: true for the
+// retryable statuses (408, 429, 500, 502, 503, 504).
+func (e *StatusError) Temporary() bool { return retryableStatus(e.StatusCode) }
+
+// TransportError is the error for a request whose final attempt failed
+// without a response: the connection was refused or reset, timed out, or the
+// response was malformed. Err is that last cause, so errors.Is(err,
+// syscall.ECONNREFUSED) and net.Error checks keep working.
+type TransportError struct {
+	Method   string // request method
+	URL      string // request URL with credentials and secret query values redacted
+	Attempts int    // attempts made, the first included
+	TraceID  string // W3C trace ID of the request's trace, or ""
+	Err      error  // the last attempt's error
+
+	// Stop says why retrying stopped early, as for StatusError.Err; nil
+	// when retries ran out or the failure was not retryable.
+	Stop error
+}
+
+// Error returns one line such as
+//
+//	resilient: request failed after 3 attempts (trace 4bf9…): dial tcp 127.0.0.1:1: connect: connection refused
+func (e *TransportError) Error() string {
+	var b strings.Builder
+	b.WriteString("resilient: request failed")
+	writeAttempts(&b, e.Attempts)
+	if e.Stop != nil && !errors.Is(e.Err, e.Stop) {
+		b.WriteString(", ")
+		b.WriteString(stopReason(e.Stop))
+	}
+	writeIDs(&b, e.TraceID, "")
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the last cause and, when set, the reason retrying stopped.
+func (e *TransportError) Unwrap() []error {
+	if e.Stop != nil {
+		return []error{e.Err, e.Stop}
+	}
+	return []error{e.Err}
+}
+
+// Timeout reports whether the last attempt timed out, so that the error
+// satisfies the Timeout method of net.Error like the cause it wraps.
+func (e *TransportError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.Err, &t) && t.Timeout() || errors.Is(e.Err, context.DeadlineExceeded)
+}
+
+// Temporary reports whether retrying later may succeed.
+func (e *TransportError) Temporary() bool {
+	return classifyErr(e.Err) == Retryable
+}
+
+// CircuitOpenError is the error for a request that the host's circuit
+// breaker refused. It matches ErrCircuitOpen.
+type CircuitOpenError struct {
+	Host    string    // scheme://host:port the breaker guards
+	State   string    // "open", or "half-open" when the probes are all in flight
+	Until   time.Time // when the breaker lets a probe through; zero if unknown
+	Remote  bool      // the breaker was opened by another instance (shared store)
+	TraceID string    // W3C trace ID of the request's trace, or ""
+}
+
+// Error says which host is refused and when to come back.
+func (e *CircuitOpenError) Error() string {
+	var b strings.Builder
+	b.WriteString("resilient: circuit breaker for ")
+	b.WriteString(e.Host)
+	b.WriteString(" is ")
+	b.WriteString(e.State)
+	if e.Remote {
+		b.WriteString(" (opened by another instance)")
+	}
+	if e.State == "half-open" {
+		b.WriteString(", probes in flight; retry shortly")
+	} else if !e.Until.IsZero() {
+		if d := time.Until(e.Until); d > 0 {
+			fmt.Fprintf(&b, "; next probe in %s", d.Round(time.Millisecond))
+		} else {
+			b.WriteString("; next probe now")
+		}
+	}
+	writeIDs(&b, e.TraceID, "")
+	return b.String()
+}
+
+// Is reports whether target is ErrCircuitOpen.
+func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// Temporary is true: the breaker will let a probe through later.
+func (e *CircuitOpenError) Temporary() bool { return true }
+
+func writeAttempts(b *strings.Builder, n int) {
+	switch {
+	case n == 1:
+		b.WriteString(" after 1 attempt")
+	case n > 1:
+		b.WriteString(" after ")
+		b.WriteString(strconv.Itoa(n))
+		b.WriteString(" attempts")
+	}
+}
+
+func writeIDs(b *strings.Builder, traceID, requestID string) {
+	switch {
+	case traceID != "" && requestID != "":
+		b.WriteString(" (trace ")
+		b.WriteString(traceID)
+		b.WriteString(", request ")
+		b.WriteString(requestID)
+		b.WriteString(")")
+	case traceID != "":
+		b.WriteString(" (trace ")
+		b.WriteString(traceID)
+		b.WriteString(")")
+	case requestID != "":
+		b.WriteString(" (request ")
+		b.WriteString(requestID)
+		b.WriteString(")")
+	}
+}
+
+// stopReason names why retrying stopped, in a few words.
+func stopReason(err error) string {
+	var co *CircuitOpenError
+	switch {
+	case errors.As(err, &co):
+		return "circuit breaker opened"
+	case errors.Is(err, ErrRetryBudgetExhausted):
+		return "retry budget exhausted"
+	case errors.Is(err, ErrRetryAfterTooLong):
+		return "server asked to wait too long"
+	case errors.Is(err, ErrDeadline):
+		return "no time left before the deadline"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline exceeded"
+	default:
+		return err.Error()
+	}
+}
+
+// StatusCode returns the HTTP status code of a *StatusError in err's tree,
+// or 0.
+func StatusCode(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.StatusCode
+	}
+	return 0
+}
+
+// Attempts returns how many attempts the request in err made, or 0 when err
+// holds no resilient error (or the breaker refused the first attempt).
+func Attempts(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Attempts
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return te.Attempts
+	}
+	return 0
+}
+
+// TraceID returns the W3C trace ID carried by a resilient error in err's
+// tree, or "".
+func TraceID(err error) string {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.TraceID
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return te.TraceID
+	}
+	var ce *CircuitOpenError
+	if errors.As(err, &ce) {
+		return ce.TraceID
+	}
+	return ""
+}
+
+// IsRetryable reports whether trying the same request again later may
+// succeed: true for a retryable status, a network failure, an attempt
+// timeout, an open circuit or an exhausted retry budget; false for nil, a
+// permanent status, a certificate error, an invalid request or a canceled
+// context.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return retryableStatus(se.StatusCode)
+	}
+	if errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRetryBudgetExhausted) {
+		return true
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		err = te.Err
+	}
+	return classifyErr(err) == Retryable
+}

@@ -1,0 +1,153 @@
+// Package headers parses the response headers a retry decision depends on:
+// Retry-After, the IETF RateLimit fields, and the request-ID headers that
+// servers and proxies set. Every parser takes untrusted input and never panics.
+package headers
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxDelay caps any delay a server can ask for, so that arithmetic on it
+// never overflows. A hundred years is "never" for any client.
+const maxDelay = 100 * 365 * 24 * time.Hour
+
+// RetryAfter parses a Retry-After value: delay-seconds (digits only) or an
+// HTTP-date in any of the three forms of RFC 9110 section 5.6.7. A date in
+// the past gives 0. ok is false for anything else (negative numbers, "1e12",
+// garbage), so that the caller falls back to its own backoff.
+func RetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if s, ok := seconds(v); ok {
+		return s, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	d = t.Sub(now)
+	if d < 0 {
+		return 0, true
+	}
+	return min(d, maxDelay), true
+}
+
+// seconds parses a non-negative integer number of seconds, capping it at
+// maxDelay instead of overflowing.
+func seconds(v string) (time.Duration, bool) {
+	if v == "" || len(v) > 32 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n < math.MaxUint64/10 {
+			n = n*10 + uint64(c-'0')
+		}
+	}
+	if n > uint64(maxDelay/time.Second) {
+		return maxDelay, true
+	}
+	return time.Duration(n) * time.Second, true
+}
+
+// RateLimitReset returns how long the server asks the client to wait
+// according to the IETF RateLimit header fields: either the older
+// "RateLimit-Reset: <seconds>" field, or the structured
+// "RateLimit: "policy";r=<remaining>;t=<seconds>" field of
+// draft-ietf-httpapi-ratelimit-headers, where only an exhausted quota
+// (r=0) asks for a wait. ok is false when neither is present and valid.
+func RateLimitReset(h http.Header) (time.Duration, bool) {
+	if v := h.Get("RateLimit-Reset"); v != "" {
+		if d, ok := seconds(strings.TrimSpace(v)); ok {
+			return d, true
+		}
+	}
+	var best time.Duration
+	found := false
+	for _, line := range h.Values("RateLimit") {
+		for _, item := range strings.Split(line, ",") {
+			r, t := int64(-1), int64(-1)
+			for _, p := range strings.Split(item, ";") {
+				k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if !ok {
+					continue
+				}
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err != nil || n < 0 {
+					continue
+				}
+				switch strings.TrimSpace(k) {
+				case "r":
+					r = n
+				case "t":
+					t = n
+				}
+			}
+			if r == 0 && t >= 0 {
+				d := maxDelay
+				if t < int64(maxDelay/time.Second) {
+					d = time.Duration(t) * time.Second
+				}
+				if !found || d > best {
+					best, found = d, true
+				}
+			}
+		}
+	}
+	return best, found
+}
+
+// ServerDelay is the longer of the Retry-After and RateLimit delays in h,
+// and whether either was present.
+func ServerDelay(h http.Header, now time.Time) (time.Duration, bool) {
+	d, ok := RetryAfter(h.Get("Retry-After"), now)
+	if r, rok := RateLimitReset(h); rok && (!ok || r > d) {
+		d, ok = r, true
+	}
+	return d, ok
+}
+
+// requestIDHeaders are checked in order; the first one present wins.
+var requestIDHeaders = []string{
+	"X-Request-Id", "Request-Id", "X-Correlation-Id", "X-Amzn-Requestid",
+	"X-Amz-Request-Id", "X-Amzn-Trace-Id", "X-Cloud-Trace-Context",
+	"X-Ms-Request-Id", "X-Github-Request-Id", "Cf-Ray", "X-Trace-Id", "Fly-Request-Id",
+}
+
+// maxRequestID bounds a request ID copied into an error message.
+const maxRequestID = 128
+
+// RequestID returns the request ID that the server or a proxy in front of it
+// put in h, cleaned of control characters and bounded in length, or "".
+func RequestID(h http.Header) string {
+	for _, k := range requestIDHeaders {
+		if v := strings.TrimSpace(h.Get(k)); v != "" {
+			return clean(v, maxRequestID)
+		}
+	}
+	return ""
+}
+
+func clean(v string, n int) string {
+	var b strings.Builder
+	for _, r := range v {
+		if b.Len() >= n {
+			break
+		}
+		if r < 0x20 || r == 0x7f || r == '\uFFFD' {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,136 @@
+// Package redact removes credentials from URLs and headers before they reach
+// an error message, a log line or a span attribute.
+package redact
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// DefaultParams lists the query parameter names whose values are replaced by
+// "REDACTED". A name matches when it equals an entry or ends with "_"+entry
+// or "-"+entry, case-insensitively (so "api_key", "x-api-key" and
+// "access_token" all match).
+var DefaultParams = []string{
+	"token", "key", "secret", "sig", "signature", "password", "passwd", "pwd",
+	"access_token", "refresh_token", "id_token", "api_key", "apikey",
+	"client_secret", "auth", "credential", "credentials", "session",
+	"x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+}
+
+// Redactor redacts URLs. The zero value redacts user info only; use New for
+// the default parameter list. It is safe for concurrent use.
+type Redactor struct {
+	params []string // lower-case
+}
+
+// New returns a Redactor for DefaultParams plus extra.
+func New(extra ...string) *Redactor {
+	r := &Redactor{params: make([]string, 0, len(DefaultParams)+len(extra))}
+	for _, p := range DefaultParams {
+		r.params = append(r.params, strings.ToLower(p))
+	}
+	for _, p := range extra {
+		if p = strings.TrimSpace(p); p != "" {
+			r.params = append(r.params, strings.ToLower(p))
+		}
+	}
+	return r
+}
+
+// Secret reports whether a query parameter named name holds a secret.
+func (r *Redactor) Secret(name string) bool {
+	if r == nil {
+		return false
+	}
+	n := strings.ToLower(name)
+	for _, p := range r.params {
+		if n == p {
+			return true
+		}
+		if len(n) > len(p) && strings.HasSuffix(n, p) {
+			if c := n[len(n)-len(p)-1]; c == '_' || c == '-' || c == '.' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// URL returns u as a string with user info removed and the values of secret
+// query parameters replaced by "REDACTED". The fragment is dropped. A nil u
+// gives "".
+func (r *Redactor) URL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" {
+		return u.String()
+	}
+	c := *u
+	c.User = nil
+	c.Fragment, c.RawFragment = "", ""
+	if c.RawQuery != "" {
+		c.RawQuery = r.Query(c.RawQuery)
+	}
+	return c.String()
+}
+
+// String parses s as a URL and redacts it; a string that does not parse is
+// replaced as a whole, since it may hold anything.
+func (r *Redactor) String(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL redacted)"
+	}
+	return r.URL(u)
+}
+
+// Query redacts the secret values of a raw query string, keeping its order
+// and every parameter name. Pairs that do not parse are kept by name only.
+func (r *Redactor) Query(raw string) string {
+	var b strings.Builder
+	b.Grow(len(raw))
+	for i, part := range strings.Split(raw, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		name, value, hasValue := strings.Cut(part, "=")
+		dec, err := url.QueryUnescape(name)
+		if err != nil {
+			dec = name
+		}
+		switch {
+		case !hasValue:
+			b.WriteString(name)
+		case r.Secret(dec) || err != nil:
+			b.WriteString(name)
+			b.WriteString("=REDACTED")
+		default:
+			b.WriteString(name)
+			b.WriteByte('=')
+			b.WriteString(value)
+		}
+	}
+	return b.String()
+}
+
+// sensitiveHeaders are never copied into an error, a log line or a span.
+var sensitiveHeaders = []string{
+	"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+	"X-Api-Key", "X-Auth-Token", "X-Amz-Security-Token", "Proxy-Authenticate-Info",
+}
+
+// Header returns a copy of h without credential-bearing headers. A nil h
+// gives nil.
+func Header(h http.Header) http.Header {
+	if h == nil {
+		return nil
+	}
+	c := h.Clone()
+	for _, k := range sensitiveHeaders {
+		delete(c, k)
+	}
+	return c
+}

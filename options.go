@@ -1,0 +1,320 @@
+package resilient
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Option configures New and NewTransport. Options are applied in order; a
+// nil provider or logger is ignored, so the default stays in force.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// Retry is the retry policy. Its zero value means DefaultRetry; each zero
+// field takes the default written beside it.
+type Retry struct {
+	// Max is the number of retries after the first attempt. 0 means 3;
+	// -1 disables retries.
+	Max int
+	// MinWait is the backoff ceiling before the first retry; the ceiling
+	// doubles with every retry up to MaxWait, and the wait is drawn
+	// uniformly below it ("full jitter"). 0 means 100ms.
+	MinWait time.Duration
+	// MaxWait caps every wait, including one the server asks for with
+	// Retry-After or RateLimit: a server that asks for longer ends the
+	// retries at once, and the error carries its RetryAfter. 0 means 5s.
+	MaxWait time.Duration
+	// AttemptTimeout bounds each attempt until its response headers arrive;
+	// an attempt that exceeds it is abandoned and counts as a retryable
+	// failure. It does not bound reading the body (use the context or
+	// WithTimeout). 0 means 10s; -1 disables it.
+	AttemptTimeout time.Duration
+	// Budget limits the share of traffic that retries may add per host.
+	Budget RetryBudget
+}
+
+// RetryBudget limits retries per host to a share of the traffic, so that an
+// outage is not multiplied by the retry count (as Envoy's retry_budget and
+// gRPC's retry throttling do). Its zero value means the defaults below.
+type RetryBudget struct {
+	// Ratio is the share of first attempts that retries may add over
+	// Window. 0 means 0.2 (retries add at most 20%).
+	Ratio float64
+	// Floor is the number of retries allowed per Window whatever the
+	// traffic, so that a quiet client can still retry. 0 means 10.
+	Floor int
+	// Window is the rolling window over which requests and retries are
+	// counted. 0 means 10s.
+	Window time.Duration
+	// Disabled turns the budget off: every retry the policy allows is made.
+	Disabled bool
+}
+
+// DefaultRetry is the retry policy of a client built without WithRetry.
+var DefaultRetry = Retry{
+	Max:            3,
+	MinWait:        100 * time.Millisecond,
+	MaxWait:        5 * time.Second,
+	AttemptTimeout: 10 * time.Second,
+	Budget:         RetryBudget{Ratio: 0.2, Floor: 10, Window: 10 * time.Second},
+}
+
+// Breaker is the per-host circuit breaker policy. Its zero value means
+// DefaultBreaker; each zero field takes the default written beside it.
+//
+// The defaults suit a service client: the breaker opens when at least half
+// of at least 10 attempts in the last 10 seconds failed with a retryable
+// failure (5xx, network error, timeout), refuses calls for 5 seconds, then
+// lets 3 probes through; it closes when they all succeed and opens again if
+// one fails. That is .NET's standard resilience handler's shape (ratio over a
+// sampling window, with a minimum throughput and a short break) with a lower
+// minimum throughput, so that clients with modest traffic are protected too.
+type Breaker struct {
+	// FailureRatio opens the breaker when failures / samples in Window
+	// reaches it. 0 means 0.5.
+	FailureRatio float64
+	// MinRequests is the least number of samples in Window before the
+	// ratio is considered. 0 means 10.
+	MinRequests uint32
+	// Window is the rolling sampling window, counted in buckets of a tenth
+	// of it. 0 means 10s.
+	Window time.Duration
+	// Cooldown is how long an open breaker refuses calls before letting
+	// probes through. 0 means 5s.
+	Cooldown time.Duration
+	// Probes is how many calls a half-open breaker lets through at once;
+	// that many successes in a row close it. 0 means 3.
+	Probes uint32
+	// MaxHosts bounds the number of per-host breakers kept; when full, the
+	// least recently used one is evicted. 0 means 1024.
+	MaxHosts int
+	// IdleTTL evicts the breaker of a host not called for this long.
+	// 0 means 10m.
+	IdleTTL time.Duration
+	// Disabled turns the breakers off.
+	Disabled bool
+}
+
+// DefaultBreaker is the breaker policy of a client built without WithBreaker.
+var DefaultBreaker = Breaker{
+	FailureRatio: 0.5,
+	MinRequests:  10,
+	Window:       10 * time.Second,
+	Cooldown:     5 * time.Second,
+	Probes:       3,
+	MaxHosts:     1024,
+	IdleTTL:      10 * time.Minute,
+}
+
+// DefaultErrorBodyLimit is how much of an error response's body a
+// *StatusError keeps, unless WithErrorBodyLimit says otherwise.
+const DefaultErrorBodyLimit = 64 << 10
+
+type config struct {
+	retry       Retry
+	breaker     Breaker
+	timeout     time.Duration
+	bodyLimit   int64
+	passThrough bool
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	logger      *slog.Logger
+	secrets     []string
+	store       BreakerStore
+	rand        func() float64 // in [0, 1); tests replace it
+	err         error          // first invalid option, returned by every request
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{
+		retry:     DefaultRetry,
+		breaker:   DefaultBreaker,
+		bodyLimit: DefaultErrorBodyLimit,
+		rand:      rand.Float64,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+	return c
+}
+
+func (c *config) invalid(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+	}
+}
+
+// WithRetry sets the retry policy; zero fields take DefaultRetry's values.
+func WithRetry(r Retry) Option {
+	return optionFunc(func(c *config) {
+		d := DefaultRetry
+		switch {
+		case r.Max < -1:
+			c.invalid("Retry.Max is %d; use -1 to disable retries or 0 for the default", r.Max)
+		case r.MinWait < 0 || r.MaxWait < 0:
+			c.invalid("Retry.MinWait (%s) and MaxWait (%s) must not be negative", r.MinWait, r.MaxWait)
+		case r.AttemptTimeout < -1:
+			c.invalid("Retry.AttemptTimeout is %s; use -1 to disable it", r.AttemptTimeout)
+		case r.Budget.Ratio < 0 || r.Budget.Floor < 0 || r.Budget.Window < 0:
+			c.invalid("Retry.Budget fields must not be negative; use Disabled to turn the budget off")
+		}
+		if r.Max == 0 {
+			r.Max = d.Max
+		}
+		if r.MinWait == 0 {
+			r.MinWait = d.MinWait
+		}
+		if r.MaxWait == 0 {
+			r.MaxWait = d.MaxWait
+		}
+		if r.MinWait > r.MaxWait {
+			c.invalid("Retry.MinWait (%s) is above MaxWait (%s)", r.MinWait, r.MaxWait)
+		}
+		if r.AttemptTimeout == 0 {
+			r.AttemptTimeout = d.AttemptTimeout
+		}
+		if r.Budget.Ratio == 0 {
+			r.Budget.Ratio = d.Budget.Ratio
+		}
+		if r.Budget.Floor == 0 {
+			r.Budget.Floor = d.Budget.Floor
+		}
+		if r.Budget.Window == 0 {
+			r.Budget.Window = d.Budget.Window
+		}
+		c.retry = r
+	})
+}
+
+// WithBreaker sets the circuit breaker policy; zero fields take
+// DefaultBreaker's values.
+func WithBreaker(b Breaker) Option {
+	return optionFunc(func(c *config) {
+		d := DefaultBreaker
+		switch {
+		case b.FailureRatio < 0 || b.FailureRatio > 1:
+			c.invalid("Breaker.FailureRatio is %v; it must be in (0, 1]", b.FailureRatio)
+		case b.Window < 0 || b.Cooldown < 0 || b.IdleTTL < 0 || b.MaxHosts < 0:
+			c.invalid("Breaker durations and MaxHosts must not be negative; use Disabled to turn breakers off")
+		}
+		if b.FailureRatio == 0 {
+			b.FailureRatio = d.FailureRatio
+		}
+		if b.MinRequests == 0 {
+			b.MinRequests = d.MinRequests
+		}
+		if b.Window == 0 {
+			b.Window = d.Window
+		}
+		if b.Cooldown == 0 {
+			b.Cooldown = d.Cooldown
+		}
+		if b.Probes == 0 {
+			b.Probes = d.Probes
+		}
+		if b.MaxHosts == 0 {
+			b.MaxHosts = d.MaxHosts
+		}
+		if b.IdleTTL == 0 {
+			b.IdleTTL = d.IdleTTL
+		}
+		c.breaker = b
+	})
+}
+
+// WithTimeout sets the *http.Client's Timeout made by New: the limit on the
+// whole call, retries and waits included, and reading the body. Zero, the
+// default, means no limit beyond the request's context. NewTransport
+// ignores it.
+func WithTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.invalid("timeout is %s; it must not be negative", d)
+			return
+		}
+		c.timeout = d
+	})
+}
+
+// WithErrorBodyLimit sets how many bytes of an error response's body a
+// *StatusError keeps (default DefaultErrorBodyLimit, 64 KiB).
+func WithErrorBodyLimit(n int64) Option {
+	return optionFunc(func(c *config) {
+		if n < 0 {
+			c.invalid("error body limit is %d; it must not be negative", n)
+			return
+		}
+		c.bodyLimit = n
+	})
+}
+
+// WithPassThrough5xx makes final 5xx and 429 responses come back as plain
+// responses, body unread, instead of a *StatusError. They are still retried.
+func WithPassThrough5xx() Option {
+	return optionFunc(func(c *config) { c.passThrough = true })
+}
+
+// WithRedactedParams adds query parameter names whose values are redacted
+// from errors, logs and spans, beyond the built-in list (token, key, secret,
+// sig, signature, password, access_token, api_key, and similar).
+func WithRedactedParams(names ...string) Option {
+	return optionFunc(func(c *config) { c.secrets = append(c.secrets, names...) })
+}
+
+// WithTracerProvider sets the tracer provider for the request and attempt
+// spans. The default is the otel global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) {
+		if tp != nil {
+			c.tp = tp
+		}
+	})
+}
+
+// WithMeterProvider sets the meter provider for the client's metrics. The
+// default is the otel global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp != nil {
+			c.mp = mp
+		}
+	})
+}
+
+// WithLogger sets the logger for retries (Debug), breaker transitions (Warn)
+// and final failures (Warn). The default is no logging.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	})
+}
+
+// WithSharedBreakers shares breaker transitions with other instances through
+// store (for example redisstore.New). The local breaker still decides every
+// call; a store that is slow or down never slows or refuses a request.
+func WithSharedBreakers(store BreakerStore) Option {
+	return optionFunc(func(c *config) {
+		if store != nil {
+			c.store = store
+		}
+	})
+}
+
+// withRand replaces the jitter source; for tests.
+func withRand(f func() float64) Option {
+	return optionFunc(func(c *config) { c.rand = f })
+}
