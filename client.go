@@ -13,8 +13,6 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/resilient-http/resilient/internal/body"
 	"github.com/resilient-http/resilient/internal/redact"
@@ -271,21 +269,4 @@ func Close(c *http.Client) error {
 		return t.Close()
 	}
 	return nil
-}
-
-// decorate sits between otelhttp and the network: it completes each
-// attempt's CLIENT span with what otelhttp cannot know (the resend count)
-// and replaces url.full with the redacted URL.
-type decorate struct{ next http.RoundTripper }
-
-func (d decorate) RoundTrip(r *http.Request) (*http.Response, error) {
-	if c := callFrom(r.Context()); c != nil {
-		if s := trace.SpanFromContext(r.Context()); s.IsRecording() {
-			s.SetAttributes(
-				semconv.HTTPRequestResendCount(c.attempts-1),
-				semconv.URLFull(c.url()),
-			)
-		}
-	}
-	return d.next.RoundTrip(r)
 }

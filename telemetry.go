@@ -276,3 +276,20 @@ func (t *telemetry) remoteOpen(h *host, until time.Time) {
 func (h *host) withState(s string) attribute.Set {
 	return attribute.NewSet(semconv.ServerAddress(h.key.host), attribute.String("server.port", h.key.port), attribute.String("resilient.breaker.state", s))
 }
+
+// decorate sits between otelhttp and the network: it completes each
+// attempt's CLIENT span with what otelhttp cannot know (the resend count)
+// and replaces url.full with the redacted URL.
+type decorate struct{ next http.RoundTripper }
+
+func (d decorate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c := callFrom(r.Context()); c != nil {
+		if s := trace.SpanFromContext(r.Context()); s.IsRecording() {
+			s.SetAttributes(
+				semconv.HTTPRequestResendCount(c.attempts-1),
+				semconv.URLFull(c.url()),
+			)
+		}
+	}
+	return d.next.RoundTrip(r)
+}

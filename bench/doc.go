@@ -1,0 +1,2 @@
+// Package bench compares resilient with its peers.
+package bench
