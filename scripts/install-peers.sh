@@ -31,8 +31,8 @@ mkdir -p "$BIN" "$LOGS" "$BUILD"
 TOOLS=$(cd "$TOOLS" && pwd) BIN=$TOOLS/bin LOGS=$TOOLS/logs BUILD=$TOOLS/build
 
 # Pinned versions. Toxiproxy: @latest resolves to v2.5.0 (2022) and the
-# module proxy refuses v2.12.1+. staticcheck v0.8.2 is the first @latest
-# that was tried with Go 1.26 and it builds.
+# module proxy refuses v2.12.1+. staticcheck and benchstat are what @latest
+# gave when they were pinned; both build with Go 1.26.
 TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0
 OTELCOL_BUILDER_MODULE=go.opentelemetry.io/collector/cmd/builder@v0.165.0
 OTELCOL_MANIFEST=$repo_root/scripts/otelcol/builder.yaml

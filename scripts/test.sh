@@ -36,7 +36,7 @@ summary() {
   echo
   echo "==> summary"
   if [[ -s $test_log ]]; then
-    grep -E '^(ok|FAIL|---|panic:|\?)' "$test_log" | grep -v -- '--- PASS' || true
+    grep -E '^(ok|FAIL|---|panic:)' "$test_log" | grep -v -- '--- PASS' || true
   fi
   printf '%s\n' "${timings[@]}"
   if [[ $status -eq 0 ]]; then
@@ -119,7 +119,9 @@ run_fuzz() {
 }
 
 bench_module() {
-  (cd bench && go vet ./... && go test -count=1 ./...)
+  cd bench
+  go vet ./...
+  go test -count=1 ./... 2>&1 | tee -a "$test_log"
 }
 
 step "install peers and tools" scripts/install-peers.sh
