@@ -1,0 +1,121 @@
+package resilient
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// server is an httptest server that counts what it saw, per method and in
+// total, and answers with handle.
+type server struct {
+	*httptest.Server
+	hits   atomic.Int64
+	dials  atomic.Int64
+	mu     sync.Mutex
+	bodies []string // request bodies, in arrival order
+	seen   []*http.Request
+}
+
+// newServer starts a server; handle gets the 1-based index of the request.
+func newServer(t testing.TB, handle func(n int64, w http.ResponseWriter, r *http.Request)) *server {
+	t.Helper()
+	s := &server{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.bodies = append(s.bodies, string(b))
+		s.seen = append(s.seen, r.Clone(context.Background()))
+		s.mu.Unlock()
+		handle(s.hits.Add(1), w, r)
+	}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.dials.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// status answers every request with code and body.
+func status(code int, body string) func(int64, http.ResponseWriter, *http.Request) {
+	return func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(code)
+		io.WriteString(w, body)
+	}
+}
+
+// failThen answers fails requests with code, then 200 "ok".
+func failThen(fails int64, code int) func(int64, http.ResponseWriter, *http.Request) {
+	return func(n int64, w http.ResponseWriter, _ *http.Request) {
+		if n <= fails {
+			w.WriteHeader(code)
+			io.WriteString(w, "failing")
+			return
+		}
+		io.WriteString(w, "ok")
+	}
+}
+
+// fast is a retry policy with short waits, for tests.
+var fast = Retry{Max: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}
+
+// newClient returns a client that closes with the test.
+func newClient(t testing.TB, opts ...Option) *http.Client {
+	t.Helper()
+	c := New(opts...)
+	t.Cleanup(func() { Close(c) })
+	return c
+}
+
+func must[T any](t testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func readAll(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// memTransport answers from memory with code and a small body, for tests
+// that need many hosts or no network.
+type memTransport struct {
+	code  int
+	calls atomic.Int64
+}
+
+func (m *memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	m.calls.Add(1)
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	code := m.code
+	if code == 0 {
+		code = 200
+	}
+	return &http.Response{
+		StatusCode: code, Status: http.StatusText(code), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: io.NopCloser(strings.NewReader("hello")), ContentLength: 5, Request: r,
+	}, nil
+}

@@ -1,0 +1,567 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestTransport_RoundTrip_attemptsPerMethodAndStatus(t *testing.T) {
+	cases := []struct {
+		name       string
+		method     string
+		key        bool
+		code       int
+		wantHits   int64
+		wantStatus bool // a *StatusError, rather than a plain response
+	}{
+		{"GET 503 retried", http.MethodGet, false, 503, 4, true},
+		{"GET 500 retried", http.MethodGet, false, 500, 4, true},
+		{"GET 502 retried", http.MethodGet, false, 502, 4, true},
+		{"GET 504 retried", http.MethodGet, false, 504, 4, true},
+		{"GET 429 retried", http.MethodGet, false, 429, 4, true},
+		{"GET 408 retried, then passed through", http.MethodGet, false, 408, 4, false},
+		{"HEAD 503 retried", http.MethodHead, false, 503, 4, true},
+		{"PUT 503 retried", http.MethodPut, false, 503, 4, true},
+		{"DELETE 503 retried", http.MethodDelete, false, 503, 4, true},
+		{"OPTIONS 503 retried", http.MethodOptions, false, 503, 4, true},
+		{"POST 503 sent once", http.MethodPost, false, 503, 1, true},
+		{"PATCH 503 sent once", http.MethodPatch, false, 503, 1, true},
+		{"POST with Idempotency-Key retried", http.MethodPost, true, 503, 4, true},
+		{"PATCH with Idempotency-Key retried", http.MethodPatch, true, 503, 4, true},
+		{"GET 404 passed through", http.MethodGet, false, 404, 1, false},
+		{"GET 400 passed through", http.MethodGet, false, 400, 1, false},
+		{"GET 501 not retried", http.MethodGet, false, 501, 1, true},
+		{"GET 505 not retried", http.MethodGet, false, 505, 1, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, status(tc.code, "body"))
+			c := newClient(t, WithRetry(fast), WithBreaker(Breaker{Disabled: true}))
+			req := must[*http.Request](t)(http.NewRequest(tc.method, srv.URL, strings.NewReader("payload")))
+			if tc.key {
+				req.Header.Set("Idempotency-Key", "k-1")
+			}
+			resp, err := c.Do(req)
+			if got := srv.hits.Load(); got != tc.wantHits {
+				t.Errorf("server saw %d attempts, want %d", got, tc.wantHits)
+			}
+			var se *StatusError
+			if tc.wantStatus {
+				if !errors.As(err, &se) {
+					t.Fatalf("err = %v (resp %v), want *StatusError", err, resp)
+				}
+				if se.StatusCode != tc.code || se.Attempts != int(tc.wantHits) || se.Method != tc.method {
+					t.Errorf("StatusError = {%d, attempts %d, %s}, want {%d, %d, %s}", se.StatusCode, se.Attempts, se.Method, tc.code, tc.wantHits, tc.method)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v, want the plain %d response", err, tc.code)
+			}
+			if resp.StatusCode != tc.code || readAll(t, resp) != "body" {
+				t.Errorf("resp = %d, want %d with its body intact", resp.StatusCode, tc.code)
+			}
+		})
+	}
+}
+
+func TestTransport_RoundTrip_succeedsAfterRetries(t *testing.T) {
+	srv := newServer(t, failThen(2, 503))
+	c := newClient(t, WithRetry(fast))
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); body != "ok" || srv.hits.Load() != 3 {
+		t.Errorf("body %q after %d attempts, want ok after 3", body, srv.hits.Load())
+	}
+}
+
+func TestTransport_RoundTrip_replaysIdenticalBodyOnEveryAttempt(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	srv := newServer(t, failThen(3, 502))
+	c := newClient(t, WithRetry(fast))
+	req := must[*http.Request](t)(http.NewRequest(http.MethodPut, srv.URL, bytes.NewReader(payload)))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := sha256.Sum256(payload)
+	if len(srv.bodies) != 4 {
+		t.Fatalf("server saw %d attempts, want 4", len(srv.bodies))
+	}
+	for i, b := range srv.bodies {
+		if sha256.Sum256([]byte(b)) != want {
+			t.Errorf("attempt %d: body of %d bytes differs from the 1 MiB sent", i+1, len(b))
+		}
+		if cl := srv.seen[i].ContentLength; cl != int64(len(payload)) {
+			t.Errorf("attempt %d: Content-Length %d, want %d (not chunked)", i+1, cl, len(payload))
+		}
+	}
+}
+
+// onceBody fails the test if read: the transport must use GetBody instead of
+// copying the caller's body.
+type onceBody struct {
+	t      *testing.T
+	closed bool
+}
+
+func (b *onceBody) Read([]byte) (int, error) {
+	b.t.Error("the caller's Body was read; GetBody should have been used")
+	return 0, io.EOF
+}
+func (b *onceBody) Close() error { b.closed = true; return nil }
+
+func TestTransport_RoundTrip_usesGetBodyAndNeverMutatesTheRequest(t *testing.T) {
+	srv := newServer(t, failThen(1, 503))
+	c := newClient(t, WithRetry(fast))
+	req := must[*http.Request](t)(http.NewRequest(http.MethodPut, srv.URL+"/p?q=1", nil))
+	body := &onceBody{t: t}
+	gets := 0
+	req.Body = body
+	req.ContentLength = 5
+	req.GetBody = func() (io.ReadCloser, error) { gets++; return io.NopCloser(strings.NewReader("hello")), nil }
+	req.Header.Set("X-Caller", "yes")
+	before := *req
+	beforeURL := *req.URL
+	beforeHeader := req.Header.Clone()
+
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if srv.bodies[0] != "hello" || srv.bodies[1] != "hello" {
+		t.Errorf("server bodies %q, want hello twice", srv.bodies)
+	}
+	if !body.closed {
+		t.Error("the caller's Body was not closed, as http.RoundTripper requires")
+	}
+	if gets < 2 {
+		t.Errorf("GetBody called %d times, want one per attempt", gets)
+	}
+	if req.Body != before.Body || req.ContentLength != 5 || req.Method != before.Method ||
+		*req.URL != beforeURL || req.Context() != before.Context() || len(req.Header) != len(beforeHeader) ||
+		req.Header.Get("Traceparent") != "" {
+		t.Errorf("the caller's request was modified: %+v", req)
+	}
+}
+
+func TestTransport_RoundTrip_neverResendsUnreplayableBody(t *testing.T) {
+	srv := newServer(t, status(503, "down"))
+	c := newClient(t, WithRetry(fast))
+	// An io.Reader without GetBody cannot be sent twice.
+	req := must[*http.Request](t)(http.NewRequest(http.MethodPut, srv.URL, io.MultiReader(strings.NewReader("once"))))
+	_, err := c.Do(req)
+	if StatusCode(err) != 503 || srv.hits.Load() != 1 || srv.bodies[0] != "once" {
+		t.Errorf("err %v, %d attempts with %q; want one 503 attempt with the whole body", err, srv.hits.Load(), srv.bodies)
+	}
+}
+
+func TestTransport_RoundTrip_retriesPOSTOnlyWhenNeverSent(t *testing.T) {
+	// A port nobody listens on: the dial is refused, nothing reached a server.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newClient(t, WithRetry(fast), WithBreaker(Breaker{Disabled: true}))
+	_, err = c.Post("http://"+addr+"/orders", "text/plain", strings.NewReader("x"))
+	var te *TransportError
+	if !errors.As(err, &te) {
+		t.Fatalf("err = %v, want *TransportError", err)
+	}
+	if te.Attempts != 4 {
+		t.Errorf("Attempts = %d, want 4: a refused dial proves the POST was never sent", te.Attempts)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("errors.Is(err, ECONNREFUSED) = false for %v", err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) {
+		t.Errorf("err does not satisfy net.Error: %v", err)
+	}
+	if !IsRetryable(err) || Attempts(err) != 4 {
+		t.Errorf("IsRetryable = %v, Attempts = %d", IsRetryable(err), Attempts(err))
+	}
+}
+
+func TestTransport_RoundTrip_honoursRetryAfter(t *testing.T) {
+	srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	c := newClient(t, WithRetry(Retry{MinWait: time.Millisecond}))
+	start := time.Now()
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("retried after %s; the server asked for 1s and Retry-After must never be shortened", waited)
+	}
+}
+
+func TestTransport_RoundTrip_stopsWhenRetryAfterExceedsMaxWait(t *testing.T) {
+	for _, h := range []struct{ name, value string }{
+		{"Retry-After", "30"},
+		{"Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)},
+		{"RateLimit-Reset", "60"},
+		{"RateLimit", `"default";r=0;t=45`},
+	} {
+		t.Run(h.name+"="+h.value, func(t *testing.T) {
+			srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set(h.name, h.value)
+				w.WriteHeader(http.StatusServiceUnavailable)
+			})
+			c := newClient(t, WithRetry(Retry{Max: 3, MaxWait: 5 * time.Second}))
+			start := time.Now()
+			_, err := c.Get(srv.URL)
+			var se *StatusError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want *StatusError", err)
+			}
+			if srv.hits.Load() != 1 || se.Attempts != 1 {
+				t.Errorf("%d attempts, want 1: the wait asked for is above MaxWait", srv.hits.Load())
+			}
+			if se.RetryAfter < 29*time.Second || !errors.Is(err, ErrRetryAfterTooLong) {
+				t.Errorf("RetryAfter = %s, Is(ErrRetryAfterTooLong) = %v", se.RetryAfter, errors.Is(err, ErrRetryAfterTooLong))
+			}
+			if time.Since(start) > 4*time.Second {
+				t.Errorf("took %s: it should stop at once, not wait", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestTransport_RoundTrip_stopsBeforeCrossingTheDeadline(t *testing.T) {
+	srv := newServer(t, status(503, "busy"))
+	// The backoff draws its maximum: 1s, beyond the 200ms left.
+	c := newClient(t, WithRetry(Retry{MinWait: time.Second, MaxWait: 2 * time.Second}), withRand(func() float64 { return 0.999 }))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req := must[*http.Request](t)(http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil))
+	_, err := c.Do(req)
+	var se *StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want *StatusError with the last status, not a bare deadline error", err)
+	}
+	if se.StatusCode != 503 || se.Attempts != 1 || !errors.Is(err, ErrDeadline) || string(se.Body) != "busy" {
+		t.Errorf("StatusError = %d after %d attempts, body %q, Err %v", se.StatusCode, se.Attempts, se.Body, se.Err)
+	}
+	if ctx.Err() != nil {
+		t.Error("the call slept until the deadline instead of stopping at once")
+	}
+}
+
+func TestTransport_RoundTrip_cancelDuringWaitReturnsAtOnce(t *testing.T) {
+	srv := newServer(t, status(503, "busy"))
+	c := newClient(t, WithRetry(Retry{MinWait: 10 * time.Second, MaxWait: 10 * time.Second}), withRand(func() float64 { return 0.999 }))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	req := must[*http.Request](t)(http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil))
+	start := time.Now()
+	_, err := c.Do(req)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want errors.Is(err, context.Canceled)", err)
+	}
+	if StatusCode(err) != 503 {
+		t.Errorf("StatusCode(err) = %d, want the last status 503", StatusCode(err))
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("returned after %s; a 10s wait must end at cancellation", d)
+	}
+}
+
+func TestTransport_RoundTrip_boundsErrorBody(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 8<<20)
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		w.Write(big)
+	})
+	c := newClient(t, WithRetry(Retry{Max: -1}))
+	_, err := c.Get(srv.URL)
+	var se *StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(se.Body) != DefaultErrorBodyLimit || !se.Truncated {
+		t.Errorf("Body is %d bytes, Truncated %v; want %d, true", len(se.Body), se.Truncated, DefaultErrorBodyLimit)
+	}
+	if len(se.Error()) > 600 {
+		t.Errorf("Error() is %d bytes long; it should be one short line", len(se.Error()))
+	}
+}
+
+func TestTransport_RoundTrip_parsesProblemDetails(t *testing.T) {
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/problem+json; charset=utf-8")
+		w.Header().Set("X-Request-Id", "7f3a9c")
+		w.WriteHeader(503)
+		io.WriteString(w, `{"type":"https://example.com/probs/db","title":"Database unavailable","status":503,"detail":"pool exhausted","instance":"/orders/42","retryable":true}`)
+	})
+	c := newClient(t, WithRetry(Retry{Max: -1}))
+	_, err := c.Get(srv.URL + "/orders/42")
+	var se *StatusError
+	if !errors.As(err, &se) || se.Problem == nil {
+		t.Fatalf("err = %v, want *StatusError with Problem", err)
+	}
+	want := Problem{Type: "https://example.com/probs/db", Title: "Database unavailable", Status: 503, Detail: "pool exhausted", Instance: "/orders/42"}
+	p := *se.Problem
+	if p.Type != want.Type || p.Title != want.Title || p.Status != want.Status || p.Detail != want.Detail || p.Instance != want.Instance || p.Extras["retryable"] != true {
+		t.Errorf("Problem = %+v, want %+v with Extras[retryable]", p, want)
+	}
+	if se.RequestID != "7f3a9c" {
+		t.Errorf("RequestID = %q", se.RequestID)
+	}
+	msg := err.Error()
+	for _, s := range []string{"503 Service Unavailable", "after 1 attempt", "request 7f3a9c", "Database unavailable: pool exhausted"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("Error() = %q, missing %q", msg, s)
+		}
+	}
+}
+
+func TestTransport_RoundTrip_errorsCarryNoSecrets(t *testing.T) {
+	srv := newServer(t, status(503, "down"))
+	c := newClient(t, WithRetry(fast), WithRedactedParams("session_hint"))
+	u, _ := url.Parse(srv.URL)
+	u.User = url.UserPassword("alice", "hunter2-pw")
+	u.RawQuery = "id=42&access_token=tok-SECRET1&api_key=key-SECRET2&sig=sig-SECRET3&session_hint=hint-SECRET4"
+	req := must[*http.Request](t)(http.NewRequest(http.MethodGet, u.String(), nil))
+	req.Header.Set("Authorization", "Bearer bearer-SECRET5")
+	req.Header.Set("Cookie", "sid=cookie-SECRET6")
+	_, err := c.Do(req)
+	var se *StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v", err)
+	}
+	texts := []string{se.Error(), se.URL, strings.Join(se.Header.Values("Set-Cookie"), "")}
+	for _, txt := range texts {
+		for _, secret := range []string{"hunter2-pw", "alice", "SECRET"} {
+			if strings.Contains(txt, secret) {
+				t.Errorf("%q leaks %q", txt, secret)
+			}
+		}
+	}
+	if !strings.Contains(se.URL, "id=42") || !strings.Contains(se.URL, "access_token=REDACTED") {
+		t.Errorf("URL = %q: want non-secret params kept and secret values replaced", se.URL)
+	}
+}
+
+func TestTransport_RoundTrip_setCookieIsDroppedFromStatusErrorHeader(t *testing.T) {
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "s3cr3t"})
+		w.Header().Set("X-Other", "kept")
+		w.WriteHeader(500)
+	})
+	c := newClient(t, WithRetry(Retry{Max: -1}))
+	_, err := c.Get(srv.URL)
+	var se *StatusError
+	if !errors.As(err, &se) {
+		t.Fatal(err)
+	}
+	if se.Header.Get("Set-Cookie") != "" || se.Header.Get("X-Other") != "kept" {
+		t.Errorf("Header = %v", se.Header)
+	}
+}
+
+func TestDefaultClient_replacedByNew_retriesHTTPGet(t *testing.T) {
+	srv := newServer(t, failThen(2, 503))
+	old := http.DefaultClient
+	http.DefaultClient = newClient(t, WithRetry(fast))
+	defer func() { http.DefaultClient = old }()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if srv.hits.Load() != 3 {
+		t.Errorf("server saw %d attempts, want 3", srv.hits.Load())
+	}
+}
+
+func TestTransport_RoundTrip_keepsConnectionsAcrossFailures(t *testing.T) {
+	// go-retryablehttp calls CloseIdleConnections after every failure; if
+	// that reached the pool, each retry would dial anew.
+	srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+		if n%3 != 0 {
+			w.WriteHeader(503)
+			w.Write(bytes.Repeat([]byte("e"), 32<<10)) // beyond go-retryablehttp's 4 KiB drain
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	r := fast
+	r.Budget.Disabled = true
+	c := newClient(t, WithRetry(r), WithBreaker(Breaker{Disabled: true}))
+	for i := 0; i < 10; i++ {
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+	}
+	if srv.hits.Load() != 30 || srv.dials.Load() != 1 {
+		t.Errorf("%d requests over %d connections; want 30 over 1", srv.hits.Load(), srv.dials.Load())
+	}
+}
+
+func TestTransport_RoundTrip_500WithoutRetriesReusesTheConnection(t *testing.T) {
+	srv := newServer(t, status(500, `{"error":"boom"}`))
+	c := newClient(t, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{Disabled: true}))
+	for i := 0; i < 20; i++ {
+		if _, err := c.Get(srv.URL); StatusCode(err) != 500 {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if srv.dials.Load() != 1 {
+		t.Errorf("20 failed calls opened %d connections, want 1", srv.dials.Load())
+	}
+}
+
+func TestTransport_RoundTrip_writesNothingToStderr(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = w
+	srv := newServer(t, failThen(2, 503))
+	c := New(WithRetry(fast))
+	resp, err := c.Get(srv.URL)
+	os.Stderr = old
+	w.Close()
+	Close(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	out, _ := io.ReadAll(r)
+	if len(out) != 0 {
+		t.Errorf("wrote to stderr: %q", out)
+	}
+}
+
+func TestTransport_RoundTrip_followsRedirectsOnce(t *testing.T) {
+	var srv *server
+	srv = newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/a" {
+			http.Redirect(w, r, "/b", http.StatusFound)
+			return
+		}
+		io.WriteString(w, "b")
+	})
+	c := newClient(t)
+	resp, err := c.Get(srv.URL + "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readAll(t, resp) != "b" || srv.hits.Load() != 2 {
+		t.Errorf("redirect took %d requests, want 2 (one per hop)", srv.hits.Load())
+	}
+
+	loop := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/again", http.StatusFound)
+	})
+	_, err = c.Get(loop.URL)
+	if err == nil || !strings.Contains(err.Error(), "stopped after 10 redirects") || loop.hits.Load() != 10 {
+		t.Errorf("redirect loop: %v after %d requests, want net/http's limit of 10", err, loop.hits.Load())
+	}
+}
+
+func TestNew_withTimeout_boundsTheWholeCall(t *testing.T) {
+	release := make(chan struct{})
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	c := newClient(t, WithTimeout(300*time.Millisecond), WithRetry(Retry{AttemptTimeout: -1}))
+	start := time.Now()
+	_, err := c.Get(srv.URL)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("returned after %s, want about 300ms", d)
+	}
+}
+
+func TestTransport_RoundTrip_attemptTimeoutRetriesAHungAttempt(t *testing.T) {
+	for _, own := range []bool{true, false} {
+		name := "our transport"
+		if !own {
+			name = "caller's transport"
+		}
+		t.Run(name, func(t *testing.T) {
+			release := make(chan struct{})
+			srv := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+				if n == 1 {
+					select {
+					case <-release:
+					case <-r.Context().Done():
+					}
+					return
+				}
+				io.WriteString(w, "ok")
+			})
+			defer close(release)
+			opts := []Option{WithRetry(Retry{MinWait: time.Millisecond, MaxWait: time.Millisecond, AttemptTimeout: 200 * time.Millisecond})}
+			var c *http.Client
+			if own {
+				c = newClient(t, opts...)
+			} else {
+				base := http.DefaultTransport.(*http.Transport).Clone()
+				defer base.CloseIdleConnections()
+				c = &http.Client{Transport: NewTransport(base, opts...)}
+			}
+			resp, err := c.Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if readAll(t, resp) != "ok" || srv.hits.Load() != 2 {
+				t.Errorf("%d attempts; want the hung one abandoned and one more", srv.hits.Load())
+			}
+		})
+	}
+}
+
+func TestTransport_RoundTrip_attemptTimeoutOnEveryAttemptIsATypedTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	c := newClient(t, WithRetry(Retry{Max: 1, MinWait: time.Millisecond, MaxWait: time.Millisecond, AttemptTimeout: 100 * time.Millisecond}))
+	_, err := c.Get(srv.URL)
+	var te *TransportError
+	if !errors.As(err, &te) || !errors.Is(err, ErrAttemptTimeout) || te.Attempts != 2 || !te.Timeout() {
+		t.Fatalf("err = %v, want *TransportError after 2 attempts matching ErrAttemptTimeout", err)
+	}
+}
