@@ -105,12 +105,12 @@ type closeCounter struct {
 func (c *closeCounter) Close() error { c.closed++; return nil }
 
 func TestTransport_RoundTrip_getBodyFailureIsReported(t *testing.T) {
-	srv := newServer(t, status(200, "ok"))
-	c := newClient(t)
+	srv := newServer(t, failThen(1, 503))
+	c := newClient(t, WithRetry(fast))
 	req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("x"))
 	req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("disk gone") }
 	_, err := c.Do(req)
-	if err == nil || !strings.Contains(err.Error(), "disk gone") || srv.hits.Load() != 0 {
+	if err == nil || !strings.Contains(err.Error(), "disk gone") || srv.hits.Load() != 1 {
 		t.Errorf("err = %v after %d requests", err, srv.hits.Load())
 	}
 }

@@ -69,10 +69,11 @@ type host struct {
 	attrs       attribute.Set // metric attributes: server.address, server.port, url.scheme
 }
 
-// refusal returns the error for a call refused while the breaker is open,
-// or nil when it may proceed to gobreaker.
-func (h *host) refusal(now time.Time) *CircuitOpenError {
-	if ru := h.remoteUntil.Load(); ru != 0 && now.UnixNano() < ru {
+// remoteRefusal returns the error for a call refused because another
+// instance opened the host's breaker, or nil when it may proceed to the
+// local breaker. It reads the clock only while a remote open is recorded.
+func (h *host) remoteRefusal() *CircuitOpenError {
+	if ru := h.remoteUntil.Load(); ru != 0 && time.Now().UnixNano() < ru {
 		return &CircuitOpenError{Host: h.name, State: "open", Until: time.Unix(0, ru), Remote: true}
 	}
 	return nil

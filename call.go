@@ -33,12 +33,19 @@ type call struct {
 	instrumented bool
 	span         trace.Span // logical span, nil when not instrumented
 
+	primed     *outcome          // the first attempt's outcome, replayed into go-retryablehttp's loop
 	attempts   int               // attempts sent to the network
 	refused    *CircuitOpenError // the breaker refused the latest attempt
 	last       *failure          // the latest retryable failure with a response
 	retryAfter time.Duration     // what the server asked for, last time it asked
 	stop       error             // why retrying stopped early, if it did
 	redacted   string            // cached redacted URL
+}
+
+// outcome is one attempt's result.
+type outcome struct {
+	resp *http.Response
+	err  error
 }
 
 // failure is a failed response kept for the final error after its body was
@@ -146,17 +153,26 @@ func (a attempt) RoundTrip(r *http.Request) (*http.Response, error) {
 	if c == nil {
 		return nil, errors.New("resilient: attempt without a call context")
 	}
+	if p := c.primed; p != nil {
+		// go-retryablehttp's first iteration: replay the outcome of the
+		// attempt RoundTrip already made, and drop the body it rewound.
+		c.primed = nil
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return p.resp, p.err
+	}
 	t := a.t
 	h := c.host
 	c.refused = nil
 	var done func(error)
 	if h.cb != nil {
-		if e := h.refusal(time.Now()); e != nil {
-			return nil, c.refuse(e)
+		if e := h.remoteRefusal(); e != nil {
+			return nil, c.refuse(r, e)
 		}
 		d, err := h.cb.Allow()
 		if err != nil {
-			return nil, c.refuse(h.openError(err))
+			return nil, c.refuse(r, h.openError(err))
 		}
 		done = d
 	}
@@ -181,8 +197,12 @@ func (a attempt) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// refuse records and reports a breaker refusal.
-func (c *call) refuse(e *CircuitOpenError) error {
+// refuse records and reports a breaker refusal. The attempt's body is
+// closed unsent, as http.RoundTripper requires.
+func (c *call) refuse(r *http.Request, e *CircuitOpenError) error {
+	if r.Body != nil {
+		r.Body.Close()
+	}
 	c.refused = e
 	c.t.tel.refused(c, c, e)
 	return e

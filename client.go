@@ -140,25 +140,42 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	r := req.WithContext(c)
-	c.rr.Request = r
-	if req.Body != nil && req.Body != http.NoBody {
-		if req.GetBody == nil {
-			// Not replayable: sent once, as is, and never retried.
-			c.replayable = false
-		} else {
-			getBody := req.GetBody
-			if err := c.rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) { return getBody() })); err != nil {
-				req.Body.Close()
-				err = fmt.Errorf("resilient: request body cannot be replayed: GetBody failed: %w", err)
-				t.tel.endCall(c, 0, err)
-				return nil, err
-			}
-			r.ContentLength = req.ContentLength
-			req.Body.Close()
-		}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		// Not replayable: sent once, as is, and never retried.
+		c.replayable = false
 	}
 
-	resp, err := t.rc.Do(&c.rr)
+	// The first attempt goes straight to the attempt transport: a call that
+	// succeeds (or fails for good) at once never enters go-retryablehttp,
+	// whose inner *http.Client costs three allocations per attempt
+	// (net/http clones the header and URL for its redirect logic). Its loop
+	// takes over after a retryable failure, starting from that outcome.
+	resp, err := attempt{t}.RoundTrip(r)
+	if Classify(resp, err) != Retryable || t.cfg.retry.Max <= 0 || !c.replayable {
+		return t.finish(c, resp, err)
+	}
+	return t.retry(c, r, resp, err)
+}
+
+// retry hands a call whose first attempt failed in a retryable way to
+// go-retryablehttp's loop, which begins by asking checkRetry about that
+// first outcome (replayed by the attempt transport) and goes on from there.
+func (t *Transport) retry(c *call, r *http.Request, resp *http.Response, err error) (*http.Response, error) {
+	// A fresh shallow copy: the first attempt's transport may still be
+	// closing r.Body in the background.
+	rc := *r
+	c.rr.Request = &rc
+	if getBody := c.req.GetBody; getBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
+		if serr := c.rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) { return getBody() })); serr != nil {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return t.finish(c, nil, fmt.Errorf("resilient: cannot replay the request body, GetBody failed: %w", serr))
+		}
+		rc.ContentLength = c.req.ContentLength // SetBody guesses it from the reader
+	}
+	c.primed = &outcome{resp: resp, err: err}
+	resp, err = t.rc.Do(&c.rr)
 	return t.finish(c, resp, err)
 }
 

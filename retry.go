@@ -75,7 +75,7 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 	if c.host.cb != nil && c.host.openNow(now) {
 		e := c.host.openError(nil)
 		if ru := c.host.remoteUntil.Load(); ru > now.UnixNano() {
-			e = c.host.refusal(now)
+			e = c.host.remoteRefusal()
 		}
 		return t.stopRetry(ctx, c, e)
 	}

@@ -1,0 +1,111 @@
+package resilient
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// okTransport answers every request from memory with a fresh 200 response,
+// so that benchmarks measure the client's own cost, free of network noise.
+type okTransport struct{}
+
+func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), ContentLength: 2, Request: r,
+	}, nil
+}
+
+func benchClients(b *testing.B, run func(b *testing.B, c *http.Client)) {
+	b.Run("client=bare", func(b *testing.B) { run(b, &http.Client{Transport: okTransport{}}) })
+	b.Run("client=resilient", func(b *testing.B) {
+		t := NewTransport(okTransport{})
+		defer t.(*Transport).Close()
+		run(b, &http.Client{Transport: t})
+	})
+	b.Run("client=resilient-header-timeout-by-base", func(b *testing.B) {
+		// What New gets: the attempt timeout enforced by its own
+		// *http.Transport's ResponseHeaderTimeout, at no per-request cost.
+		t := NewTransport(okTransport{}, WithRetry(Retry{AttemptTimeout: -1}))
+		defer t.(*Transport).Close()
+		run(b, &http.Client{Transport: t})
+	})
+	b.Run("client=resilient-no-breaker", func(b *testing.B) {
+		t := NewTransport(okTransport{}, WithBreaker(Breaker{Disabled: true}), WithRetry(Retry{Budget: RetryBudget{Disabled: true}}))
+		defer t.(*Transport).Close()
+		run(b, &http.Client{Transport: t})
+	})
+}
+
+// BenchmarkGET is a successful GET over an in-memory transport.
+func BenchmarkGET(b *testing.B) {
+	benchClients(b, func(b *testing.B, c *http.Client) {
+		req, _ := http.NewRequest(http.MethodGet, "http://api.test/orders/42", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+// BenchmarkPUT is a successful 1 KiB PUT over an in-memory transport.
+func BenchmarkPUT(b *testing.B) {
+	payload := bytes.Repeat([]byte("x"), 1024)
+	benchClients(b, func(b *testing.B, c *http.Client) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req, _ := http.NewRequest(http.MethodPut, "http://api.test/orders/42", bytes.NewReader(payload))
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+// BenchmarkGET500Loopback is a GET answered 500 over loopback without
+// retries; it reports the connections opened per request.
+func BenchmarkGET500Loopback(b *testing.B) {
+	srv := newServer(b, status(500, `{"error":"boom"}`))
+	b.Run("client=bare", func(b *testing.B) {
+		c := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		defer c.CloseIdleConnections()
+		srv.dials.Store(0)
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := c.Get(srv.URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		b.ReportMetric(float64(srv.dials.Load())/float64(b.N), "dials/op")
+	})
+	b.Run("client=resilient", func(b *testing.B) {
+		c := New(WithRetry(Retry{Max: -1}), WithBreaker(Breaker{Disabled: true}))
+		defer Close(c)
+		srv.dials.Store(0)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Get(srv.URL); StatusCode(err) != 500 {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(srv.dials.Load())/float64(b.N), "dials/op")
+	})
+}
