@@ -2,10 +2,12 @@ package resilient
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // okTransport answers every request from memory with a fresh 200 response,
@@ -108,4 +110,34 @@ func BenchmarkGET500Loopback(b *testing.B) {
 		}
 		b.ReportMetric(float64(srv.dials.Load())/float64(b.N), "dials/op")
 	})
+}
+
+// BenchmarkRefused is a call to a host whose breaker is open: it must fail
+// in microseconds, without touching the network.
+func BenchmarkRefused(b *testing.B) {
+	base := &memTransport{code: 503}
+	t := NewTransport(base, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{MinRequests: 1, Cooldown: time.Hour}))
+	defer t.(*Transport).Close()
+	c := &http.Client{Transport: t}
+	c.Get("http://down.test/")
+	if _, err := c.Get("http://down.test/"); !errors.Is(err, ErrCircuitOpen) {
+		b.Fatalf("breaker not open: %v", err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Get("http://down.test/")
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				c.Get("http://down.test/")
+			}
+		})
+	})
+	if n := base.calls.Load(); n != 1 {
+		b.Errorf("%d requests reached the transport, want 1", n)
+	}
 }

@@ -91,13 +91,16 @@ func (h *host) openError(err error) *CircuitOpenError {
 }
 
 // openNow reports whether the breaker is known to refuse calls now, read
-// from what OnStateChange recorded, without taking gobreaker's lock.
-func (h *host) openNow(now time.Time) bool {
-	n := now.UnixNano()
-	if ru := h.remoteUntil.Load(); ru != 0 && n < ru {
-		return true
+// from what OnStateChange recorded, without taking gobreaker's lock. It
+// reads the clock only when a breaker is open.
+func (h *host) openNow() bool {
+	remote := h.remoteUntil.Load() != 0
+	local := gobreaker.State(h.state.Load()) == gobreaker.StateOpen
+	if !remote && !local {
+		return false
 	}
-	return gobreaker.State(h.state.Load()) == gobreaker.StateOpen && n < h.openUntil.Load()
+	n := time.Now().UnixNano()
+	return remote && n < h.remoteUntil.Load() || local && n < h.openUntil.Load()
 }
 
 // registry is the bounded set of per-host states of one transport. It is
@@ -156,7 +159,7 @@ func (r *registry) evictLocked(now time.Time) {
 	cutoff := now.Add(-ttl).UnixNano()
 	var lru *host
 	for k, h := range r.hosts {
-		if h.openNow(now) {
+		if h.openNow() {
 			continue
 		}
 		if h.lastUsed.Load() < cutoff {
@@ -203,8 +206,12 @@ func (t *Transport) newHost(k hostKey) *host {
 			BucketPeriod: b.Window / 10,
 			Timeout:      b.Cooldown,
 			ReadyToTrip: func(c gobreaker.Counts) bool {
+				consecutive := b.ConsecutiveFailures
+				if consecutive == 0 {
+					consecutive = 2 * b.MinRequests
+				}
 				samples := c.TotalSuccesses + c.TotalFailures
-				return samples >= b.MinRequests &&
+				return c.ConsecutiveFailures >= consecutive || samples >= b.MinRequests &&
 					float64(c.TotalFailures) >= b.FailureRatio*float64(samples)
 			},
 			IsExcluded: func(err error) bool { return err == errExcluded },
@@ -221,7 +228,7 @@ func (t *Transport) newHost(k hostKey) *host {
 	}
 	r := t.cfg.retry
 	if !r.Budget.Disabled && r.Max > 0 {
-		h.budget = budget.New(r.Budget.Ratio, r.Budget.Floor, r.Budget.Window)
+		h.budget = budget.New(r.Budget.Ratio, r.Budget.MinConcurrency)
 	}
 	t.tel.hostAdded(h)
 	return h

@@ -259,25 +259,49 @@ func TestBreaker_hammeredByManyGoroutines(t *testing.T) {
 	}
 }
 
-func TestRetryBudget_limitsRetriesToAShareOfTraffic(t *testing.T) {
+func TestRetryBudget_limitsRetriesToAShareOfCallsInFlight(t *testing.T) {
 	srv := newServer(t, status(503, "down"))
-	c := newClient(t, WithRetry(Retry{Max: 3, MinWait: time.Microsecond, MaxWait: time.Microsecond,
-		Budget: RetryBudget{Ratio: 0.2, Floor: 5, Window: time.Minute}}), WithBreaker(Breaker{Disabled: true}))
-	budgetStops := 0
-	for i := 0; i < 100; i++ {
-		_, err := c.Get(srv.URL)
-		if errors.Is(err, ErrRetryBudgetExhausted) {
-			budgetStops++
-			if !strings.Contains(err.Error(), "retry budget exhausted") {
-				t.Errorf("Error() = %q does not say why", err)
+	// Retries wait 20ms, so concurrent calls overlap and compete for slots.
+	c := newClient(t, WithRetry(Retry{Max: 3, MinWait: 20 * time.Millisecond, MaxWait: 20 * time.Millisecond,
+		Budget: RetryBudget{Ratio: 0.2, MinConcurrency: 2}}), WithBreaker(Breaker{Disabled: true}),
+		withRand(func() float64 { return 0.999 }))
+	const callers, each = 40, 5
+	var wg sync.WaitGroup
+	var budgetStops atomic.Int64
+	for g := 0; g < callers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				_, err := c.Get(srv.URL)
+				if errors.Is(err, ErrRetryBudgetExhausted) {
+					budgetStops.Add(1)
+					if !strings.Contains(err.Error(), "retry budget exhausted") || StatusCode(err) != 503 {
+						t.Errorf("Error() = %q: want the last 503 and the reason", err)
+					}
+				}
 			}
+		}()
+	}
+	wg.Wait()
+	calls := int64(callers * each)
+	amp := float64(srv.hits.Load()) / float64(calls)
+	t.Logf("%d calls, %d server requests (%.2f per call), %d stopped by the budget", calls, srv.hits.Load(), amp, budgetStops.Load())
+	if budgetStops.Load() == 0 {
+		t.Error("the budget never refused a retry")
+	}
+	// Without a budget every call would make 4 attempts.
+	if amp > 2 {
+		t.Errorf("%.2f server requests per call: the budget should keep retries near 20%% of the calls in flight", amp)
+	}
+}
+
+func TestRetryBudget_quietClientCanStillRetry(t *testing.T) {
+	srv := newServer(t, status(503, "down"))
+	c := newClient(t, WithRetry(fast), WithBreaker(Breaker{Disabled: true}))
+	for i := 0; i < 5; i++ {
+		if _, err := c.Get(srv.URL); Attempts(err) != 4 || errors.Is(err, ErrRetryBudgetExhausted) {
+			t.Fatalf("call %d: %v; one call at a time is within the minimum concurrency", i, err)
 		}
-	}
-	retries := srv.hits.Load() - 100
-	if retries > 5+20 {
-		t.Errorf("%d retries for 100 calls; the budget allows 5 + 20%% of 100", retries)
-	}
-	if retries < 20 || budgetStops == 0 {
-		t.Errorf("%d retries, %d budget stops: the budget should allow about 25 and then refuse", retries, budgetStops)
 	}
 }

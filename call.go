@@ -35,6 +35,7 @@ type call struct {
 
 	primed     *outcome          // the first attempt's outcome, replayed into go-retryablehttp's loop
 	attempts   int               // attempts sent to the network
+	slot       bool              // the call holds a retry slot of the host's budget
 	refused    *CircuitOpenError // the breaker refused the latest attempt
 	last       *failure          // the latest retryable failure with a response
 	retryAfter time.Duration     // what the server asked for, last time it asked
@@ -169,6 +170,11 @@ func (a attempt) RoundTrip(r *http.Request) (*http.Response, error) {
 	if h.cb != nil {
 		if e := h.remoteRefusal(); e != nil {
 			return nil, c.refuse(r, e)
+		}
+		// While open, refuse without taking gobreaker's lock: under load,
+		// refused calls would otherwise queue on it.
+		if h.openNow() {
+			return nil, c.refuse(r, h.openError(nil))
 		}
 		d, err := h.cb.Allow()
 		if err != nil {

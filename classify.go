@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -69,32 +68,36 @@ func retryableStatus(code int) bool {
 	return false
 }
 
-// classifyErr classifies an error that came instead of a response.
+// classifyErr classifies an error that came instead of a response. It walks
+// the error tree with a type switch rather than errors.As, which would
+// allocate a target per type on every failure.
 func classifyErr(err error) Outcome {
 	if err == nil {
 		return Success
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, ErrInvalidRequest) ||
-		errors.Is(err, ErrInvalidOption) || errors.Is(err, ErrClosed) {
-		return Permanent
-	}
-	if errors.Is(err, ErrAttemptTimeout) {
-		return Retryable
-	}
-	var (
-		unknownAuth *x509.UnknownAuthorityError
-		certInvalid x509.CertificateInvalidError
-		hostname    x509.HostnameError
-		verify      *tls.CertificateVerificationError
-		recordHdr   tls.RecordHeaderError
-		dnsErr      *net.DNSError
-	)
-	switch {
-	case errors.As(err, &unknownAuth), errors.As(err, &certInvalid),
-		errors.As(err, &hostname), errors.As(err, &verify), errors.As(err, &recordHdr):
-		return Permanent
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		return Permanent
+	out := Outcome(-1)
+	walk(err, func(e error) bool {
+		switch e := e.(type) {
+		case *CircuitOpenError, *attemptTimeoutError:
+			out = Retryable
+		case *x509.UnknownAuthorityError, x509.CertificateInvalidError, x509.HostnameError,
+			*tls.CertificateVerificationError, tls.RecordHeaderError:
+			out = Permanent
+		case *net.DNSError:
+			if e.IsNotFound {
+				out = Permanent
+			}
+		}
+		switch e {
+		case context.Canceled, ErrInvalidRequest, ErrInvalidOption, ErrClosed:
+			out = Permanent
+		case ErrAttemptTimeout, ErrCircuitOpen:
+			out = Retryable
+		}
+		return out >= 0
+	})
+	if out >= 0 {
+		return out
 	}
 	// net/http reports these with unexported types; their text is stable.
 	msg := err.Error()
@@ -105,6 +108,30 @@ func classifyErr(err error) Outcome {
 		return Permanent
 	}
 	return Retryable
+}
+
+// walk calls f on err and every error it wraps, depth first, until f
+// returns true.
+func walk(err error, f func(error) bool) bool {
+	for err != nil {
+		if f(err) {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if walk(e, f) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // IsIdempotent reports whether req may be sent more than once without
@@ -125,9 +152,8 @@ func IsIdempotent(req *http.Request) bool {
 // neverSent reports whether err proves that the request never reached the
 // server: the connection could not be made, so even a POST may be retried.
 func neverSent(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	return errors.Is(err, ErrCircuitOpen)
+	return walk(err, func(e error) bool {
+		op, ok := e.(*net.OpError)
+		return ok && op.Op == "dial" || e == ErrCircuitOpen
+	})
 }

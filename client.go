@@ -79,7 +79,7 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	}
 	t.base = base
 	t.tel = newTelemetry(cfg)
-	var oo []otelhttp.Option
+	oo := t.tel.httpOptions()
 	if cfg.tp != nil {
 		oo = append(oo, otelhttp.WithTracerProvider(cfg.tp))
 	}
@@ -132,7 +132,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.method = http.MethodGet
 	}
 	if c.host.budget != nil {
-		c.host.budget.Request(now)
+		c.host.budget.Start()
 	}
 	if t.tel.instrumented(c.Context) {
 		c.instrumented = true
@@ -151,7 +151,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// (net/http clones the header and URL for its redirect logic). Its loop
 	// takes over after a retryable failure, starting from that outcome.
 	resp, err := attempt{t}.RoundTrip(r)
-	if Classify(resp, err) != Retryable || t.cfg.retry.Max <= 0 || !c.replayable {
+	if c.refused != nil || Classify(resp, err) != Retryable || t.cfg.retry.Max <= 0 || !c.replayable {
 		return t.finish(c, resp, err)
 	}
 	return t.retry(c, r, resp, err)
@@ -183,6 +183,9 @@ func (t *Transport) retry(c *call, r *http.Request, resp *http.Response, err err
 // *StatusError, a failure without a response a *TransportError, anything
 // else passes through.
 func (t *Transport) finish(c *call, resp *http.Response, err error) (*http.Response, error) {
+	if c.host.budget != nil {
+		c.host.budget.End(c.slot)
+	}
 	if err != nil {
 		if ue, ok := err.(*url.Error); ok && ue.Err != nil {
 			err = ue.Err

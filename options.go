@@ -44,18 +44,19 @@ type Retry struct {
 }
 
 // RetryBudget limits retries per host to a share of the traffic, so that an
-// outage is not multiplied by the retry count (as Envoy's retry_budget and
-// gRPC's retry throttling do). Its zero value means the defaults below.
+// outage is not multiplied by the retry count. It works as Envoy's
+// retry_budget does: at any moment, the calls to a host that are retrying
+// (waiting for or sending a retry) may be at most Ratio of the calls in
+// flight to it, or MinConcurrency, whichever is larger. Counting what is in
+// flight, rather than what happened over a window, makes it bite the moment
+// an outage starts. Its zero value means the defaults below.
 type RetryBudget struct {
-	// Ratio is the share of first attempts that retries may add over
-	// Window. 0 means 0.2 (retries add at most 20%).
+	// Ratio is the share of calls in flight that may be retrying.
+	// 0 means 0.2, so retries add at most about 20% to the load.
 	Ratio float64
-	// Floor is the number of retries allowed per Window whatever the
-	// traffic, so that a quiet client can still retry. 0 means 10.
-	Floor int
-	// Window is the rolling window over which requests and retries are
-	// counted. 0 means 10s.
-	Window time.Duration
+	// MinConcurrency is the number of calls that may be retrying whatever
+	// the traffic, so that a quiet client can still retry. 0 means 3.
+	MinConcurrency int
 	// Disabled turns the budget off: every retry the policy allows is made.
 	Disabled bool
 }
@@ -66,7 +67,7 @@ var DefaultRetry = Retry{
 	MinWait:        100 * time.Millisecond,
 	MaxWait:        5 * time.Second,
 	AttemptTimeout: 10 * time.Second,
-	Budget:         RetryBudget{Ratio: 0.2, Floor: 10, Window: 10 * time.Second},
+	Budget:         RetryBudget{Ratio: 0.2, MinConcurrency: 3},
 }
 
 // Breaker is the per-host circuit breaker policy. Its zero value means
@@ -74,7 +75,8 @@ var DefaultRetry = Retry{
 //
 // The defaults suit a service client: the breaker opens when at least half
 // of at least 10 attempts in the last 10 seconds failed with a retryable
-// failure (5xx, network error, timeout), refuses calls for 5 seconds, then
+// failure (5xx, network error, timeout), or when 20 attempts in a row did
+// (a total outage need not wait for the window), refuses calls for 5 seconds, then
 // lets 3 probes through; it closes when they all succeed and opens again if
 // one fails. That is .NET's standard resilience handler's shape (ratio over a
 // sampling window, with a minimum throughput and a short break) with a lower
@@ -86,6 +88,12 @@ type Breaker struct {
 	// MinRequests is the least number of samples in Window before the
 	// ratio is considered. 0 means 10.
 	MinRequests uint32
+	// ConsecutiveFailures opens the breaker at once after this many
+	// retryable failures in a row, without waiting for the successes of
+	// the minutes before the outage to age out of Window. A partial outage
+	// rarely produces such a run (at a 50% failure rate, 20 in a row has
+	// odds of one in a million). 0 means 2 × MinRequests.
+	ConsecutiveFailures uint32
 	// Window is the rolling sampling window, counted in buckets of a tenth
 	// of it. 0 means 10s.
 	Window time.Duration
@@ -109,11 +117,12 @@ type Breaker struct {
 var DefaultBreaker = Breaker{
 	FailureRatio: 0.5,
 	MinRequests:  10,
-	Window:       10 * time.Second,
-	Cooldown:     5 * time.Second,
-	Probes:       3,
-	MaxHosts:     1024,
-	IdleTTL:      10 * time.Minute,
+	// ConsecutiveFailures: 2 × MinRequests, set by WithBreaker and newConfig.
+	Window:   10 * time.Second,
+	Cooldown: 5 * time.Second,
+	Probes:   3,
+	MaxHosts: 1024,
+	IdleTTL:  10 * time.Minute,
 }
 
 // DefaultErrorBodyLimit is how much of an error response's body a
@@ -167,8 +176,8 @@ func WithRetry(r Retry) Option {
 			c.invalid("Retry.MinWait (%s) and MaxWait (%s) must not be negative", r.MinWait, r.MaxWait)
 		case r.AttemptTimeout < -1:
 			c.invalid("Retry.AttemptTimeout is %s; use -1 to disable it", r.AttemptTimeout)
-		case r.Budget.Ratio < 0 || r.Budget.Floor < 0 || r.Budget.Window < 0:
-			c.invalid("Retry.Budget fields must not be negative; use Disabled to turn the budget off")
+		case r.Budget.Ratio < 0 || r.Budget.Ratio > 1 || r.Budget.MinConcurrency < 0:
+			c.invalid("Retry.Budget.Ratio must be in [0, 1] and MinConcurrency not negative; use Disabled to turn the budget off")
 		}
 		if r.Max == 0 {
 			r.Max = d.Max
@@ -188,11 +197,8 @@ func WithRetry(r Retry) Option {
 		if r.Budget.Ratio == 0 {
 			r.Budget.Ratio = d.Budget.Ratio
 		}
-		if r.Budget.Floor == 0 {
-			r.Budget.Floor = d.Budget.Floor
-		}
-		if r.Budget.Window == 0 {
-			r.Budget.Window = d.Budget.Window
+		if r.Budget.MinConcurrency == 0 {
+			r.Budget.MinConcurrency = d.Budget.MinConcurrency
 		}
 		c.retry = r
 	})
@@ -214,6 +220,9 @@ func WithBreaker(b Breaker) Option {
 		}
 		if b.MinRequests == 0 {
 			b.MinRequests = d.MinRequests
+		}
+		if b.ConsecutiveFailures == 0 {
+			b.ConsecutiveFailures = 2 * b.MinRequests
 		}
 		if b.Window == 0 {
 			b.Window = d.Window

@@ -72,15 +72,18 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 		}
 		return t.stopRetry(ctx, c, ErrDeadline)
 	}
-	if c.host.cb != nil && c.host.openNow(now) {
+	if c.host.cb != nil && c.host.openNow() {
 		e := c.host.openError(nil)
 		if ru := c.host.remoteUntil.Load(); ru > now.UnixNano() {
 			e = c.host.remoteRefusal()
 		}
 		return t.stopRetry(ctx, c, e)
 	}
-	if c.host.budget != nil && !c.host.budget.TryRetry(now) {
-		return t.stopRetry(ctx, c, ErrRetryBudgetExhausted)
+	if c.host.budget != nil && !c.slot {
+		if !c.host.budget.TryRetry() {
+			return t.stopRetry(ctx, c, ErrRetryBudgetExhausted)
+		}
+		c.slot = true
 	}
 	c.keep(resp)
 	t.tel.retrying(ctx, c, wait, reason(resp, err))

@@ -1,90 +1,55 @@
-// Package budget implements a retry budget: retries may add at most a set
-// share of the traffic to a host, as in Finagle's RetryBudget, Envoy's
-// retry_budget and gRPC's retry throttling, so that an outage is not
-// multiplied by the retry count.
+// Package budget implements a retry budget in the manner of Envoy's
+// retry_budget: at any moment, the calls to a host that are retrying may be
+// at most a set share of the calls in flight to it, or a small minimum,
+// whichever is larger. Because it counts what is in flight now rather than
+// what happened over a window, it reacts at once when an outage starts: the
+// successes of the minute before do not pay for a storm of retries.
 package budget
 
-import (
-	"sync"
-	"time"
-)
+import "sync/atomic"
 
-// buckets is how many slices the window is cut into; counts fall out of the
-// window one slice at a time.
-const buckets = 10
-
-// Budget counts first attempts and retries over a rolling window. A retry is
-// allowed while retries in the window stay below Floor + Ratio × requests in
-// the window. It is safe for concurrent use.
+// Budget counts calls in flight to one host and those of them that hold a
+// retry slot. It is safe for concurrent use and takes no lock.
 type Budget struct {
-	ratio  float64
-	floor  float64
-	period time.Duration // one bucket
-
-	mu       sync.Mutex
-	head     int64 // index of the newest bucket, in periods since the epoch
-	requests [buckets]uint32
-	retries  [buckets]uint32
-	reqSum   uint32
-	retrySum uint32
+	ratio    float64
+	min      int64
+	active   atomic.Int64
+	retrying atomic.Int64
 }
 
-// New returns a Budget that lets retries add ratio of the requests seen in
-// window, plus floor retries per window whatever the traffic.
-func New(ratio float64, floor int, window time.Duration) *Budget {
-	p := window / buckets
-	if p <= 0 {
-		p = time.Millisecond
+// New returns a Budget that lets ratio of the calls in flight retry, and
+// at least min of them.
+func New(ratio float64, min int) *Budget {
+	return &Budget{ratio: ratio, min: int64(min)}
+}
+
+// Start records a call in flight.
+func (b *Budget) Start() { b.active.Add(1) }
+
+// End records the end of a call; slot says whether it held a retry slot.
+func (b *Budget) End(slot bool) {
+	b.active.Add(-1)
+	if slot {
+		b.retrying.Add(-1)
 	}
-	return &Budget{ratio: ratio, floor: float64(floor), period: p}
 }
 
-// advance drops the buckets that fell out of the window. mu must be held.
-func (b *Budget) advance(now time.Time) int {
-	idx := now.UnixNano() / int64(b.period)
-	if gap := idx - b.head; gap > 0 {
-		if gap >= buckets {
-			b.requests, b.retries = [buckets]uint32{}, [buckets]uint32{}
-			b.reqSum, b.retrySum = 0, 0
-		} else {
-			for i := b.head + 1; i <= idx; i++ {
-				j := int(i % buckets)
-				b.reqSum -= b.requests[j]
-				b.retrySum -= b.retries[j]
-				b.requests[j], b.retries[j] = 0, 0
-			}
+// TryRetry takes a retry slot if the budget has one free, and reports
+// whether it did. A call keeps its slot until End.
+func (b *Budget) TryRetry() bool {
+	for {
+		r := b.retrying.Load()
+		limit := max(b.min, int64(b.ratio*float64(b.active.Load())))
+		if r >= limit {
+			return false
 		}
-		b.head = idx
+		if b.retrying.CompareAndSwap(r, r+1) {
+			return true
+		}
 	}
-	return int(b.head % buckets)
 }
 
-// Request records a first attempt.
-func (b *Budget) Request(now time.Time) {
-	b.mu.Lock()
-	i := b.advance(now)
-	b.requests[i]++
-	b.reqSum++
-	b.mu.Unlock()
-}
-
-// TryRetry reports whether a retry fits in the budget and, if so, spends it.
-func (b *Budget) TryRetry(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	i := b.advance(now)
-	if float64(b.retrySum) >= b.floor+b.ratio*float64(b.reqSum) {
-		return false
-	}
-	b.retries[i]++
-	b.retrySum++
-	return true
-}
-
-// Counts returns the requests and retries in the window.
-func (b *Budget) Counts(now time.Time) (requests, retries int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.advance(now)
-	return int(b.reqSum), int(b.retrySum)
+// InFlight returns the calls in flight and those holding a retry slot.
+func (b *Budget) InFlight() (active, retrying int64) {
+	return b.active.Load(), b.retrying.Load()
 }
