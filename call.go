@@ -13,6 +13,7 @@ import (
 
 	"github.com/resilient-http/resilient/internal/body"
 	"github.com/resilient-http/resilient/internal/headers"
+	"github.com/resilient-http/resilient/internal/redact"
 )
 
 // call is the state of one logical request, shared by the hooks that
@@ -97,12 +98,7 @@ func (c *call) keep(resp *http.Response) {
 	if resp == nil {
 		return
 	}
-	b, truncated, _ := body.Capture(resp.Body, c.t.cfg.bodyLimit, bodyReadTimeout)
-	if !truncated {
-		body.Discard(resp.Body, drainLimit, bodyReadTimeout)
-	} else {
-		resp.Body.Close()
-	}
+	b, truncated, _ := body.Keep(resp.Body, resp.ContentLength, c.t.cfg.bodyLimit, drainLimit, bodyReadTimeout)
 	resp.Body = http.NoBody
 	c.last = &failure{resp: resp, body: b, truncated: truncated}
 }
@@ -124,7 +120,7 @@ func (c *call) statusError(f *failure, stop error) *StatusError {
 		Status:     resp.Status,
 		Method:     c.method,
 		URL:        c.url(),
-		Header:     redactHeader(resp.Header),
+		Header:     redact.StripHeader(resp.Header), // the response is ours to discard
 		Body:       f.body,
 		Truncated:  f.truncated,
 		TraceID:    c.traceID(),

@@ -220,12 +220,7 @@ func (t *Transport) finish(c *call, resp *http.Response, err error) (*http.Respo
 			t.tel.endCall(c, resp.StatusCode, nil)
 			return resp, nil
 		}
-		b, truncated, _ := body.Capture(resp.Body, t.cfg.bodyLimit, bodyReadTimeout)
-		if !truncated {
-			body.Discard(resp.Body, drainLimit, bodyReadTimeout)
-		} else {
-			resp.Body.Close()
-		}
+		b, truncated, _ := body.Keep(resp.Body, resp.ContentLength, t.cfg.bodyLimit, drainLimit, bodyReadTimeout)
 		f = &failure{resp: resp, body: b, truncated: truncated}
 	} else if t.cfg.passThrough {
 		// The body was read while deciding to retry; give back what was kept.

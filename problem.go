@@ -3,9 +3,7 @@ package resilient
 import (
 	"encoding/json"
 	"mime"
-	"net/http"
-
-	"github.com/resilient-http/resilient/internal/redact"
+	"strings"
 )
 
 // Problem holds RFC 9457 problem details, as a server sent them in an
@@ -24,6 +22,9 @@ type Problem struct {
 // application/problem+json (with any parameters) and b is a JSON object;
 // otherwise nil.
 func parseProblem(contentType string, b []byte) *Problem {
+	if !strings.Contains(contentType, "problem+json") {
+		return nil
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/problem+json" || len(b) == 0 {
 		return nil
@@ -61,6 +62,3 @@ func parseProblem(contentType string, b []byte) *Problem {
 	}
 	return p
 }
-
-// redactHeader returns h without credentials.
-func redactHeader(h http.Header) http.Header { return redact.Header(h) }
