@@ -210,6 +210,8 @@ func (t *Transport) finish(c *call, resp *http.Response, err error) (*http.Respo
 		t.tel.endCall(c, 0, out)
 		return nil, out
 	}
+	// The caller sees its own request, and its own context, on the response.
+	resp.Request = c.req
 	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 		t.tel.endCall(c, resp.StatusCode, nil)
 		return resp, nil

@@ -145,6 +145,9 @@ func TestTransport_RoundTrip_usesGetBodyAndNeverMutatesTheRequest(t *testing.T) 
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if resp.Request != req {
+		t.Error("resp.Request is not the caller's request")
+	}
 	if srv.bodies[0] != "hello" || srv.bodies[1] != "hello" {
 		t.Errorf("server bodies %q, want hello twice", srv.bodies)
 	}
