@@ -212,23 +212,21 @@ func (t *Transport) finish(c *call, resp *http.Response, err error) (*http.Respo
 	}
 	// The caller sees its own request, and its own context, on the response.
 	resp.Request = c.req
-	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+	// A response kept for the final error had its body read while the
+	// call decided to retry (then the wait was canceled): give back what
+	// was kept if it is to be returned as a response.
+	f := c.last
+	kept := f != nil && f.resp == resp
+	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests || t.cfg.passThrough {
+		if kept {
+			resp.Body = body.Replay(f.body, http.NoBody)
+		}
 		t.tel.endCall(c, resp.StatusCode, nil)
 		return resp, nil
 	}
-	f := c.last
-	if f == nil || f.resp != resp {
-		if t.cfg.passThrough {
-			t.tel.endCall(c, resp.StatusCode, nil)
-			return resp, nil
-		}
+	if !kept {
 		b, truncated, _ := body.Keep(resp.Body, resp.ContentLength, t.cfg.bodyLimit, drainLimit, bodyReadTimeout)
 		f = &failure{resp: resp, body: b, truncated: truncated}
-	} else if t.cfg.passThrough {
-		// The body was read while deciding to retry; give back what was kept.
-		resp.Body = body.Replay(f.body, http.NoBody)
-		t.tel.endCall(c, resp.StatusCode, nil)
-		return resp, nil
 	}
 	se := c.statusError(f, c.stop)
 	t.tel.failed(c, c, se.StatusCode, se)

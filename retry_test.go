@@ -569,3 +569,15 @@ func TestTransport_RoundTrip_attemptTimeoutOnEveryAttemptIsATypedTimeout(t *test
 		t.Fatalf("err = %v, want *TransportError after 2 attempts matching ErrAttemptTimeout", err)
 	}
 }
+
+func TestWithPassThrough5xx_returnsTheFinalResponseAfterRetries(t *testing.T) {
+	srv := newServer(t, status(503, "still down"))
+	c := newClient(t, WithRetry(fast), WithPassThrough5xx(), WithBreaker(Breaker{Disabled: true}))
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("err = %v, want the raw 503 response", err)
+	}
+	if resp.StatusCode != 503 || readAll(t, resp) != "still down" || srv.hits.Load() != 4 {
+		t.Errorf("got %d after %d attempts; want the last 503 with its body, after 4 attempts", resp.StatusCode, srv.hits.Load())
+	}
+}
