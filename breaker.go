@@ -228,7 +228,7 @@ func (t *Transport) newHost(k hostKey) *host {
 	}
 	r := t.cfg.retry
 	if !r.Budget.Disabled && r.Max > 0 {
-		h.budget = budget.New(r.Budget.Ratio, r.Budget.MinConcurrency)
+		h.budget = budget.New(r.Budget.Ratio, r.Budget.MinRetries, r.Budget.Window)
 	}
 	t.tel.hostAdded(h)
 	return h

@@ -259,13 +259,12 @@ func TestBreaker_hammeredByManyGoroutines(t *testing.T) {
 	}
 }
 
-func TestRetryBudget_limitsRetriesToAShareOfCallsInFlight(t *testing.T) {
+func TestRetryBudget_limitsRetriesToAShareOfTraffic(t *testing.T) {
 	srv := newServer(t, status(503, "down"))
-	// Retries wait 20ms, so concurrent calls overlap and compete for slots.
-	c := newClient(t, WithRetry(Retry{Max: 3, MinWait: 20 * time.Millisecond, MaxWait: 20 * time.Millisecond,
-		Budget: RetryBudget{Ratio: 0.2, MinConcurrency: 2}}), WithBreaker(Breaker{Disabled: true}),
-		withRand(func() float64 { return 0.999 }))
+	c := newClient(t, WithRetry(Retry{Max: 3, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond,
+		Budget: RetryBudget{Ratio: 0.2, MinRetries: 3, Window: time.Second}}), WithBreaker(Breaker{Disabled: true}))
 	const callers, each = 40, 5
+	start := time.Now()
 	var wg sync.WaitGroup
 	var budgetStops atomic.Int64
 	for g := 0; g < callers; g++ {
@@ -285,23 +284,50 @@ func TestRetryBudget_limitsRetriesToAShareOfCallsInFlight(t *testing.T) {
 	}
 	wg.Wait()
 	calls := int64(callers * each)
-	amp := float64(srv.hits.Load()) / float64(calls)
-	t.Logf("%d calls, %d server requests (%.2f per call), %d stopped by the budget", calls, srv.hits.Load(), amp, budgetStops.Load())
+	retries := srv.hits.Load() - calls
+	windows := int64(time.Since(start)/time.Second) + 2 // the run may straddle window boundaries
+	t.Logf("%d calls, %d retries (%.2f requests per call), %d stopped by the budget", calls, retries, float64(srv.hits.Load())/float64(calls), budgetStops.Load())
 	if budgetStops.Load() == 0 {
-		t.Error("the budget never refused a retry")
+		t.Error("the budget never refused a retry; without it every call would make 4 attempts")
 	}
-	// Without a budget every call would make 4 attempts.
-	if amp > 2 {
-		t.Errorf("%.2f server requests per call: the budget should keep retries near 20%% of the calls in flight", amp)
+	if limit := calls/5 + 3*windows; retries > limit {
+		t.Errorf("%d retries for %d calls, above 20%% of the calls plus 3 per window (%d)", retries, calls, limit)
+	}
+}
+
+func TestRetryBudget_bankedSuccessesPayForOneWindowOnly(t *testing.T) {
+	f := &flip{}
+	f.code.Store(200)
+	srv := newServer(t, f.handle)
+	c := newClient(t, WithRetry(Retry{Max: 3, MinWait: time.Millisecond, MaxWait: time.Millisecond,
+		Budget: RetryBudget{Ratio: 0.2, MinRetries: 1, Window: 200 * time.Millisecond}}), WithBreaker(Breaker{Disabled: true}))
+	for i := 0; i < 500; i++ { // 500 healthy calls bank 100 retries...
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+	}
+	time.Sleep(250 * time.Millisecond) // ...which expire with the window
+	f.code.Store(503)
+	srv.hits.Store(0)
+	for i := 0; i < 20; i++ {
+		c.Get(srv.URL)
+	}
+	if retries := srv.hits.Load() - 20; retries > 1+20/5+1 {
+		t.Errorf("%d retries for 20 calls into an outage: the successes before it must not pay for them", retries)
 	}
 }
 
 func TestRetryBudget_quietClientCanStillRetry(t *testing.T) {
 	srv := newServer(t, status(503, "down"))
-	c := newClient(t, WithRetry(fast), WithBreaker(Breaker{Disabled: true}))
+	r := fast
+	r.Budget = RetryBudget{Window: 20 * time.Millisecond}
+	c := newClient(t, WithRetry(r), WithBreaker(Breaker{Disabled: true}))
 	for i := 0; i < 5; i++ {
 		if _, err := c.Get(srv.URL); Attempts(err) != 4 || errors.Is(err, ErrRetryBudgetExhausted) {
-			t.Fatalf("call %d: %v; one call at a time is within the minimum concurrency", i, err)
+			t.Fatalf("call %d: %v; a quiet client's retries fit in the minimum", i, err)
 		}
+		time.Sleep(30 * time.Millisecond)
 	}
 }

@@ -36,9 +36,9 @@ type call struct {
 
 	primed     *outcome          // the first attempt's outcome, replayed into go-retryablehttp's loop
 	attempts   int               // attempts sent to the network
-	slot       bool              // the call holds a retry slot of the host's budget
 	refused    *CircuitOpenError // the breaker refused the latest attempt
 	last       *failure          // the latest retryable failure with a response
+	lastErr    error             // the latest attempt's error, when it had no response
 	retryAfter time.Duration     // what the server asked for, last time it asked
 	stop       error             // why retrying stopped early, if it did
 	redacted   string            // cached redacted URL
@@ -105,6 +105,8 @@ func (c *call) keep(resp *http.Response) {
 
 // Bounds on reading bodies that are not the caller's.
 const (
+	// maxStatus bounds the status line kept in a *StatusError.
+	maxStatus = 80
 	// drainLimit is how much of a failed response is read, beyond what is
 	// kept, to keep its connection; longer bodies cost the connection.
 	drainLimit = 256 << 10
@@ -117,7 +119,7 @@ func (c *call) statusError(f *failure, stop error) *StatusError {
 	resp := f.resp
 	e := &StatusError{
 		StatusCode: resp.StatusCode,
-		Status:     resp.Status,
+		Status:     body.Excerpt([]byte(resp.Status), maxStatus), // a server's words: cleaned and bounded
 		Method:     c.method,
 		URL:        c.url(),
 		Header:     redact.StripHeader(resp.Header), // the response is ours to discard
@@ -196,6 +198,7 @@ func (a attempt) RoundTrip(r *http.Request) (*http.Response, error) {
 	if done != nil {
 		done(verdict(c, resp, err))
 	}
+	c.lastErr = err
 	return resp, err
 }
 

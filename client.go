@@ -132,7 +132,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.method = http.MethodGet
 	}
 	if c.host.budget != nil {
-		c.host.budget.Start()
+		c.host.budget.Call(now.UnixNano())
 	}
 	if t.tel.instrumented(c.Context) {
 		c.instrumented = true
@@ -183,9 +183,6 @@ func (t *Transport) retry(c *call, r *http.Request, resp *http.Response, err err
 // *StatusError, a failure without a response a *TransportError, anything
 // else passes through.
 func (t *Transport) finish(c *call, resp *http.Response, err error) (*http.Response, error) {
-	if c.host.budget != nil {
-		c.host.budget.End(c.slot)
-	}
 	if err != nil {
 		if ue, ok := err.(*url.Error); ok && ue.Err != nil {
 			err = ue.Err
@@ -195,13 +192,19 @@ func (t *Transport) finish(c *call, resp *http.Response, err error) (*http.Respo
 		case c.refused != nil && c.attempts == 0:
 			c.refused.TraceID = c.traceID()
 			out = c.refused
-		case c.refused != nil && c.last != nil:
+		case c.refused != nil && c.last != nil && c.lastErr == nil:
+			// The breaker refused a retry after a failed response.
 			out = c.statusError(c.last, c.refused)
 		case c.Context.Err() != nil && c.last != nil && errors.Is(err, c.Context.Err()):
 			out = c.statusError(c.last, err)
 		default:
 			if c.refused != nil {
+				// The breaker refused a retry: report the failure that
+				// came before it, with the refusal as the reason to stop.
 				c.stop = c.refused
+				if c.lastErr != nil {
+					err = c.lastErr
+				}
 			}
 			out = &TransportError{Method: c.method, URL: c.url(), Attempts: c.attempts,
 				TraceID: c.traceID(), Err: err, Stop: c.stop}

@@ -91,7 +91,7 @@ func (e *StatusError) Error() string {
 	var b strings.Builder
 	b.WriteString("resilient: ")
 	if e.Status != "" {
-		b.WriteString(e.Status)
+		b.WriteString(body.Excerpt([]byte(e.Status), maxStatus))
 	} else {
 		b.WriteString(strconv.Itoa(e.StatusCode))
 	}

@@ -44,19 +44,23 @@ type Retry struct {
 }
 
 // RetryBudget limits retries per host to a share of the traffic, so that an
-// outage is not multiplied by the retry count. It works as Envoy's
-// retry_budget does: at any moment, the calls to a host that are retrying
-// (waiting for or sending a retry) may be at most Ratio of the calls in
-// flight to it, or MinConcurrency, whichever is larger. Counting what is in
-// flight, rather than what happened over a window, makes it bite the moment
-// an outage starts. Its zero value means the defaults below.
+// outage is not multiplied by the retry count. Over a rolling Window,
+// retries may add at most Ratio of the calls made to the host, plus
+// MinRetries whatever the traffic, as Finagle's RetryBudget does (Envoy's
+// retry_budget and gRPC's retry throttling serve the same end). The window
+// is short on purpose: the successes of the minutes before an outage pay
+// for at most one window of retries once it starts. Its zero value means
+// the defaults below.
 type RetryBudget struct {
-	// Ratio is the share of calls in flight that may be retrying.
-	// 0 means 0.2, so retries add at most about 20% to the load.
+	// Ratio is the share of calls that retries may add. 0 means 0.2:
+	// retries add at most 20% to the load on a host.
 	Ratio float64
-	// MinConcurrency is the number of calls that may be retrying whatever
-	// the traffic, so that a quiet client can still retry. 0 means 3.
-	MinConcurrency int
+	// MinRetries is the number of retries allowed per Window whatever the
+	// traffic, so that a quiet client can still retry. 0 means 3.
+	MinRetries int
+	// Window is the rolling window over which calls and retries are
+	// counted. 0 means 1s.
+	Window time.Duration
 	// Disabled turns the budget off: every retry the policy allows is made.
 	Disabled bool
 }
@@ -67,7 +71,7 @@ var DefaultRetry = Retry{
 	MinWait:        100 * time.Millisecond,
 	MaxWait:        5 * time.Second,
 	AttemptTimeout: 10 * time.Second,
-	Budget:         RetryBudget{Ratio: 0.2, MinConcurrency: 3},
+	Budget:         RetryBudget{Ratio: 0.2, MinRetries: 3, Window: time.Second},
 }
 
 // Breaker is the per-host circuit breaker policy. Its zero value means
@@ -176,8 +180,8 @@ func WithRetry(r Retry) Option {
 			c.invalid("Retry.MinWait (%s) and MaxWait (%s) must not be negative", r.MinWait, r.MaxWait)
 		case r.AttemptTimeout < -1:
 			c.invalid("Retry.AttemptTimeout is %s; use -1 to disable it", r.AttemptTimeout)
-		case r.Budget.Ratio < 0 || r.Budget.Ratio > 1 || r.Budget.MinConcurrency < 0:
-			c.invalid("Retry.Budget.Ratio must be in [0, 1] and MinConcurrency not negative; use Disabled to turn the budget off")
+		case r.Budget.Ratio < 0 || r.Budget.MinRetries < 0 || r.Budget.Window < 0:
+			c.invalid("Retry.Budget fields must not be negative; use Disabled to turn the budget off")
 		}
 		if r.Max == 0 {
 			r.Max = d.Max
@@ -197,8 +201,11 @@ func WithRetry(r Retry) Option {
 		if r.Budget.Ratio == 0 {
 			r.Budget.Ratio = d.Budget.Ratio
 		}
-		if r.Budget.MinConcurrency == 0 {
-			r.Budget.MinConcurrency = d.Budget.MinConcurrency
+		if r.Budget.MinRetries == 0 {
+			r.Budget.MinRetries = d.Budget.MinRetries
+		}
+		if r.Budget.Window == 0 {
+			r.Budget.Window = d.Budget.Window
 		}
 		c.retry = r
 	})

@@ -22,7 +22,7 @@ type Problem struct {
 // application/problem+json (with any parameters) and b is a JSON object;
 // otherwise nil.
 func parseProblem(contentType string, b []byte) *Problem {
-	if !strings.Contains(contentType, "problem+json") {
+	if !strings.Contains(strings.ToLower(contentType), "problem+json") {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(contentType)

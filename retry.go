@@ -79,11 +79,8 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 		}
 		return t.stopRetry(ctx, c, e)
 	}
-	if c.host.budget != nil && !c.slot {
-		if !c.host.budget.TryRetry() {
-			return t.stopRetry(ctx, c, ErrRetryBudgetExhausted)
-		}
-		c.slot = true
+	if c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
+		return t.stopRetry(ctx, c, ErrRetryBudgetExhausted)
 	}
 	c.keep(resp)
 	t.tel.retrying(ctx, c, wait, reason(resp, err))

@@ -1,55 +1,90 @@
-// Package budget implements a retry budget in the manner of Envoy's
-// retry_budget: at any moment, the calls to a host that are retrying may be
-// at most a set share of the calls in flight to it, or a small minimum,
-// whichever is larger. Because it counts what is in flight now rather than
-// what happened over a window, it reacts at once when an outage starts: the
-// successes of the minute before do not pay for a storm of retries.
+// Package budget implements a retry budget: over a short rolling window,
+// retries to a host may add at most a set share of the calls made to it,
+// plus a small number whatever the traffic, as Finagle's RetryBudget does
+// (Envoy's retry_budget and gRPC's retry throttling serve the same end).
+// The window is short on purpose: the successes banked before an outage
+// pay for at most one window of retries once it starts.
 package budget
 
-import "sync/atomic"
+import (
+	"sync"
+	"time"
+)
 
-// Budget counts calls in flight to one host and those of them that hold a
-// retry slot. It is safe for concurrent use and takes no lock.
+// buckets is how many slices the window is cut into; counts fall out of the
+// window one slice at a time.
+const buckets = 10
+
+// Budget counts calls and retries over a rolling window. A retry is allowed
+// while retries in the window stay below min + ratio × calls in the window.
+// It is safe for concurrent use.
 type Budget struct {
-	ratio    float64
-	min      int64
-	active   atomic.Int64
-	retrying atomic.Int64
+	ratio  float64
+	min    float64
+	period int64 // one bucket, in nanoseconds
+
+	mu       sync.Mutex
+	head     int64 // index of the newest bucket, in periods since the epoch
+	calls    [buckets]uint32
+	retries  [buckets]uint32
+	callSum  uint32
+	retrySum uint32
 }
 
-// New returns a Budget that lets ratio of the calls in flight retry, and
-// at least min of them.
-func New(ratio float64, min int) *Budget {
-	return &Budget{ratio: ratio, min: int64(min)}
+// New returns a Budget that lets retries add ratio of the calls seen in
+// window, plus min retries per window whatever the traffic.
+func New(ratio float64, min int, window time.Duration) *Budget {
+	return &Budget{ratio: ratio, min: float64(min), period: max(int64(window/buckets), int64(time.Millisecond))}
 }
 
-// Start records a call in flight.
-func (b *Budget) Start() { b.active.Add(1) }
-
-// End records the end of a call; slot says whether it held a retry slot.
-func (b *Budget) End(slot bool) {
-	b.active.Add(-1)
-	if slot {
-		b.retrying.Add(-1)
-	}
-}
-
-// TryRetry takes a retry slot if the budget has one free, and reports
-// whether it did. A call keeps its slot until End.
-func (b *Budget) TryRetry() bool {
-	for {
-		r := b.retrying.Load()
-		limit := max(b.min, int64(b.ratio*float64(b.active.Load())))
-		if r >= limit {
-			return false
+// advance drops the buckets that fell out of the window and returns the
+// newest bucket's index. mu must be held.
+func (b *Budget) advance(now int64) int {
+	idx := now / b.period
+	if gap := idx - b.head; gap > 0 {
+		if gap >= buckets {
+			b.calls, b.retries = [buckets]uint32{}, [buckets]uint32{}
+			b.callSum, b.retrySum = 0, 0
+		} else {
+			for i := b.head + 1; i <= idx; i++ {
+				j := int(i % buckets)
+				b.callSum -= b.calls[j]
+				b.retrySum -= b.retries[j]
+				b.calls[j], b.retries[j] = 0, 0
+			}
 		}
-		if b.retrying.CompareAndSwap(r, r+1) {
-			return true
-		}
+		b.head = idx
 	}
+	return int(b.head % buckets)
 }
 
-// InFlight returns the calls in flight and those holding a retry slot.
-func (b *Budget) InFlight() (active, retrying int64) {
-	return b.active.Load(), b.retrying.Load()
+// Call records a call (its first attempt) at now, in Unix nanoseconds.
+func (b *Budget) Call(now int64) {
+	b.mu.Lock()
+	i := b.advance(now)
+	b.calls[i]++
+	b.callSum++
+	b.mu.Unlock()
+}
+
+// TryRetry reports whether a retry fits in the budget at now and, if so,
+// spends it.
+func (b *Budget) TryRetry(now int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := b.advance(now)
+	if float64(b.retrySum) >= b.min+b.ratio*float64(b.callSum) {
+		return false
+	}
+	b.retries[i]++
+	b.retrySum++
+	return true
+}
+
+// Counts returns the calls and retries in the window at now.
+func (b *Budget) Counts(now int64) (calls, retries int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advance(now)
+	return int(b.callSum), int(b.retrySum)
 }
