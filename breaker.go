@@ -73,15 +73,17 @@ type host struct {
 // instance opened the host's breaker, or nil when it may proceed to the
 // local breaker. It reads the clock only while a remote open is recorded.
 func (h *host) remoteRefusal() *CircuitOpenError {
-	if ru := h.remoteUntil.Load(); ru != 0 && time.Now().UnixNano() < ru {
-		return &CircuitOpenError{Host: h.name, State: "open", Until: time.Unix(0, ru), Remote: true}
+	if ru := h.remoteUntil.Load(); ru != 0 {
+		if now := time.Now(); now.UnixNano() < ru {
+			return &CircuitOpenError{Host: h.name, State: "open", Until: time.Unix(0, ru), Remote: true, at: now}
+		}
 	}
 	return nil
 }
 
 // openError converts gobreaker's refusal into a *CircuitOpenError.
 func (h *host) openError(err error) *CircuitOpenError {
-	e := &CircuitOpenError{Host: h.name, State: "open"}
+	e := &CircuitOpenError{Host: h.name, State: "open", at: time.Now()}
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
 		e.State = "half-open"
 	} else if u := h.openUntil.Load(); u != 0 {

@@ -195,9 +195,12 @@ type CircuitOpenError struct {
 	Until   time.Time // when the breaker lets a probe through; zero if unknown
 	Remote  bool      // the breaker was opened by another instance (shared store)
 	TraceID string    // W3C trace ID of the request's trace, or ""
+
+	at time.Time // when the call was refused, so that Error does not change with time
 }
 
-// Error says which host is refused and when to come back.
+// Error says which host is refused and when to come back, as seen when the
+// call was refused.
 func (e *CircuitOpenError) Error() string {
 	var b strings.Builder
 	b.WriteString("resilient: circuit breaker for ")
@@ -210,7 +213,11 @@ func (e *CircuitOpenError) Error() string {
 	if e.State == "half-open" {
 		b.WriteString(", probes in flight; retry shortly")
 	} else if !e.Until.IsZero() {
-		if d := time.Until(e.Until); d > 0 {
+		at := e.at
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if d := e.Until.Sub(at); d > 0 {
 			fmt.Fprintf(&b, "; next probe in %s", d.Round(time.Millisecond))
 		} else {
 			b.WriteString("; next probe now")
