@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/resilient-http/resilient"
+)
+
+// Print writes the summary for a person: the numbers per phase for both
+// clients, the breaker's transitions, what the outage cost each client, and
+// one example of each error a user meets.
+func (s *Summary) Print(w io.Writer) {
+	fmt.Fprintf(w, "\nSummary: %s, %g calls/s through each client (at most %d in flight), seed %d\n\n",
+		s.describeRun(), s.Rate, s.Concurrency, s.Seed)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tclient\tcalls\tok\tsuccess\tserver reqs\tamplif.\trefused\tp50\tp99\t")
+	row := func(phase string, c ClientReport, n Counts) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f%%\t%d\t%.2f\t%d\t%s\t%s\t\n", phase, c.Name,
+			n.Calls, n.OK, 100*n.SuccessRatio(), n.ServerRequests, n.Amplification(), n.Refused, dur(n.P50), dur(n.P99))
+	}
+	for i, p := range s.Scenario.Phases {
+		row(p.Name, s.Plain, s.Plain.Phases[i])
+		row("", s.Resilient, s.Resilient.Phases[i])
+	}
+	if len(s.Scenario.Phases) > 1 {
+		row("total", s.Plain, s.Plain.Total)
+		row("", s.Resilient, s.Resilient.Total)
+	}
+	tw.Flush()
+
+	s.printTransitions(w)
+	s.printVerdict(w)
+	s.printErrors(w)
+}
+
+func (s *Summary) describeRun() string {
+	if s.Scenario.Remote {
+		return fmt.Sprintf("%s against %s", s.Scenario.Duration().Round(time.Second), s.Host)
+	}
+	ph := s.Scenario.Phases
+	return fmt.Sprintf("%d phases of %s", len(ph), ph[0].End-ph[0].Start)
+}
+
+func (s *Summary) printTransitions(w io.Writer) {
+	fmt.Fprintf(w, "\nCircuit breaker for %s (resilient client):\n", s.Host)
+	if len(s.Transitions) == 0 {
+		fmt.Fprintln(w, "  stayed closed")
+		return
+	}
+	for _, t := range s.Transitions {
+		fmt.Fprintf(w, "  %6.2fs  %-9s -> %-9s  (%s)\n", t.At.Seconds(), t.From, t.To, s.Scenario.Phases[s.Scenario.At(t.At)].Name)
+	}
+}
+
+// printVerdict says in two sentences what the numbers mean.
+func (s *Summary) printVerdict(w io.Writer) {
+	fmt.Fprintln(w)
+	if i := s.phaseIndex("down"); i >= 0 {
+		p, r := s.Plain.Phases[i], s.Resilient.Phases[i]
+		ph := s.Scenario.Phases[i]
+		fmt.Fprintf(w, "While the server was down (%s-%s), the plain client sent it %d requests, every one answered 500;\n",
+			ph.Start.Round(time.Second), ph.End.Round(time.Second), p.ServerRequests)
+		fmt.Fprintf(w, "the resilient client sent %d (%s): its breaker refused %d of its %d calls at once,\n",
+			r.ServerRequests, fewer(r.ServerRequests, p.ServerRequests), r.Refused, r.Calls)
+		fmt.Fprintf(w, "so its median call failed in %s, against %s for the plain client's 500.\n", dur(r.P50), dur(p.P50))
+	}
+	if i := s.phaseIndex("flaky"); i >= 0 {
+		p, r := s.Plain.Phases[i], s.Resilient.Phases[i]
+		fmt.Fprintf(w, "While it was flaky, retries that honour Retry-After raised success from %.1f%% to %.1f%%,\n",
+			100*p.SuccessRatio(), 100*r.SuccessRatio())
+		fmt.Fprintf(w, "adding %.0f%% requests (the retry budget bounds that share).\n", 100*(r.Amplification()-1))
+	}
+	if i := s.phaseIndex("healed"); i >= 0 && s.Resilient.Phases[i].Refused > 0 {
+		ph, r := s.Scenario.Phases[i], s.Resilient.Phases[i]
+		when := "it was still open at the end"
+		for _, t := range s.Transitions {
+			if t.To == "closed" && t.At >= ph.Start {
+				when = fmt.Sprintf("a probe found the server well %.1fs after it healed", (t.At - ph.Start).Seconds())
+				break
+			}
+		}
+		fmt.Fprintf(w, "The breaker's price: it refused %d calls to the healed server until %s\n", r.Refused, when)
+		fmt.Fprintf(w, "(it probes once per Breaker.Cooldown, %s by default).\n", resilient.DefaultBreaker.Cooldown)
+	}
+	p, r := s.Plain.Total, s.Resilient.Total
+	fmt.Fprintf(w, "Over the whole run, plain %d of %d calls succeeded (%.1f%%), resilient %d of %d (%.1f%%).\n",
+		p.OK, p.Calls, 100*p.SuccessRatio(), r.OK, r.Calls, 100*r.SuccessRatio())
+	if s.Scenario.Remote {
+		fmt.Fprintf(w, "The plain client sent %d requests, the resilient one %d.\n", p.ServerRequests, r.ServerRequests)
+	} else {
+		fmt.Fprintf(w, "The server received %d requests from the plain client and %d from the resilient one.\n",
+			p.ServerRequests, r.ServerRequests)
+	}
+}
+
+// fewer says how many fewer requests n is than of, e.g. "97% fewer".
+func fewer(n, of int) string {
+	if of == 0 {
+		return "n/a"
+	}
+	d := 100 * float64(of-n) / float64(of)
+	if d >= 0 {
+		return fmt.Sprintf("%.0f%% fewer", math.Floor(d))
+	}
+	return fmt.Sprintf("%.0f%% more", -d)
+}
+
+func (s *Summary) phaseIndex(name string) int {
+	for i, p := range s.Scenario.Phases {
+		if p.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// printErrors shows one error of each kind a user meets.
+func (s *Summary) printErrors(w io.Writer) {
+	fmt.Fprintln(w, "\nWhat the caller gets when a call fails:")
+	if s.PlainError != "" {
+		fmt.Fprintln(w, "\n  plain client, as code that checks resp.StatusCode usually reports it:")
+		fmt.Fprintf(w, "    %s\n", s.PlainError)
+		fmt.Fprintln(w, "    (no body, no request ID, no trace, no idea whether it was retried)")
+	}
+	if e := s.StatusError; e != nil {
+		fmt.Fprintf(w, "\n  resilient client, a *resilient.StatusError (%s phase):\n", s.StatusPhase)
+		fmt.Fprintf(w, "    %s\n", s.StatusErrorText)
+		field := func(k, v string) {
+			if v != "" {
+				fmt.Fprintf(w, "      %-11s %s\n", k, v)
+			}
+		}
+		field("StatusCode", fmt.Sprint(e.StatusCode))
+		field("Attempts", fmt.Sprint(e.Attempts))
+		field("TraceID", e.TraceID)
+		field("RequestID", e.RequestID)
+		if p := e.Problem; p != nil {
+			field("Problem", fmt.Sprintf("type=%s", p.Type))
+			field("", fmt.Sprintf("title=%q", p.Title))
+			field("", fmt.Sprintf("detail=%q", p.Detail))
+		} else if len(e.Body) > 0 {
+			field("Body", strings.TrimSpace(string(e.Body)))
+		}
+		if e.RetryAfter > 0 {
+			field("RetryAfter", e.RetryAfter.String())
+		}
+		field("Err", s.StatusErrorWhy)
+	}
+	if s.CircuitOpen != nil {
+		fmt.Fprintln(w, "\n  resilient client, refused by the open breaker (errors.Is(err, resilient.ErrCircuitOpen)):")
+		fmt.Fprintf(w, "    %s\n", s.CircuitOpenText)
+	}
+}
