@@ -22,7 +22,7 @@ type Problem struct {
 // application/problem+json (with any parameters) and b is a JSON object;
 // otherwise nil.
 func parseProblem(contentType string, b []byte) *Problem {
-	if !strings.Contains(strings.ToLower(contentType), "problem+json") {
+	if !containsFold(contentType, "problem+json") {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
@@ -61,4 +61,15 @@ func parseProblem(contentType string, b []byte) *Problem {
 		}
 	}
 	return p
+}
+
+// containsFold reports whether substr, in ASCII lower case, is in s in any
+// case, without allocating.
+func containsFold(s, substr string) bool {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(substr)], substr) {
+			return true
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/resilient-http/resilient/internal/body"
 	"github.com/resilient-http/resilient/internal/headers"
 )
 
@@ -113,5 +114,5 @@ func reason(resp *http.Response, err error) string {
 		}
 		return err.Error()
 	}
-	return resp.Status
+	return body.Excerpt([]byte(resp.Status), maxStatus)
 }

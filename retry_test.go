@@ -467,8 +467,7 @@ func TestTransport_RoundTrip_writesNothingToStderr(t *testing.T) {
 }
 
 func TestTransport_RoundTrip_followsRedirectsOnce(t *testing.T) {
-	var srv *server
-	srv = newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/a" {
 			http.Redirect(w, r, "/b", http.StatusFound)
 			return

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"sync/atomic"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -18,50 +16,6 @@ import (
 // ErrReadTimeout reports that the server stopped sending the body before it
 // ended and the read was abandoned.
 var ErrReadTimeout = errors.New("server stopped sending the body")
-
-// Capture reads at most limit bytes of rc. truncated is true when the body
-// holds more. The read is abandoned after timeout (when > 0) by closing rc,
-// so that a server that hangs mid-body cannot hang the caller; err is then
-// ErrReadTimeout. Capture does not close rc otherwise.
-func Capture(rc io.ReadCloser, limit int64, timeout time.Duration) (b []byte, truncated bool, err error) {
-	if rc == nil {
-		return nil, false, nil
-	}
-	var fired atomic.Bool
-	if timeout > 0 {
-		t := time.AfterFunc(timeout, func() {
-			fired.Store(true)
-			rc.Close()
-		})
-		defer t.Stop()
-	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(rc, limit+1))
-	if n > limit {
-		truncated = true
-		buf.Truncate(int(limit))
-	}
-	if fired.Load() {
-		err = ErrReadTimeout
-	}
-	return buf.Bytes(), truncated, err
-}
-
-// Discard reads and drops up to max bytes of rc so that its connection can
-// be reused, then closes rc. A body longer than max is closed unread: one
-// lost connection costs less than reading a huge body. The read is abandoned
-// after timeout (when > 0).
-func Discard(rc io.ReadCloser, max int64, timeout time.Duration) {
-	if rc == nil {
-		return
-	}
-	if timeout > 0 {
-		t := time.AfterFunc(timeout, func() { rc.Close() })
-		defer t.Stop()
-	}
-	io.Copy(io.Discard, io.LimitReader(rc, max))
-	rc.Close()
-}
 
 // Replay returns a ReadCloser that yields prefix and then the rest of rc, and
 // closes rc. It gives a caller back a body of which a prefix was captured.
@@ -90,7 +44,12 @@ func Excerpt(b []byte, n int) string {
 			space = sb.Len() > 0
 			continue
 		}
-		if count >= n {
+		// The folded space before r counts towards n too.
+		need := 1
+		if space {
+			need = 2
+		}
+		if count+need > n {
 			sb.WriteString("…")
 			return sb.String()
 		}

@@ -2,6 +2,7 @@ package body
 
 import (
 	"io"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -27,6 +28,13 @@ func Keep(rc io.ReadCloser, size, limit, drain int64, timeout time.Duration) (b 
 	}
 	defer rc.Close()
 	limit = max(limit, 0)
+	// past is the read bound: one byte past the limit tells a longer body
+	// from one of exactly limit bytes; at math.MaxInt64 there is no byte
+	// past it (and limit+1 would overflow).
+	past := limit
+	if past < math.MaxInt64 {
+		past++
+	}
 	n := limit
 	if size >= 0 && size < limit {
 		n = size
@@ -37,7 +45,7 @@ func Keep(rc io.ReadCloser, size, limit, drain int64, timeout time.Duration) (b 
 			buf = append(buf, 0)[:len(buf)]
 		}
 		var m int
-		m, err = rc.Read(buf[len(buf):min(int64(cap(buf)), limit+1)])
+		m, err = rc.Read(buf[len(buf):min(int64(cap(buf)), past)])
 		buf = buf[:len(buf)+m]
 		if err != nil {
 			break

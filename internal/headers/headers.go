@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // maxDelay caps any delay a server can ask for, so that arithmetic on it
@@ -39,9 +41,11 @@ func RetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 }
 
 // seconds parses a non-negative integer number of seconds, capping it at
-// maxDelay instead of overflowing.
+// maxDelay instead of overflowing. Any number of digits is a valid
+// delay-seconds (RFC 9110): a very long one asks for "never", not for the
+// client's own backoff.
 func seconds(v string) (time.Duration, bool) {
-	if v == "" || len(v) > 32 {
+	if v == "" {
 		return 0, false
 	}
 	var n uint64
@@ -128,7 +132,8 @@ var requestIDHeaders = []string{
 const maxRequestID = 128
 
 // RequestID returns the request ID that the server or a proxy in front of it
-// put in h, cleaned of control characters and bounded in length, or "".
+// put in h, cleaned of control, format (bidi override, zero width) and other
+// unprintable characters, bounded in length, or "".
 func RequestID(h http.Header) string {
 	for _, k := range requestIDHeaders {
 		if v := strings.TrimSpace(h.Get(k)); v != "" {
@@ -138,16 +143,18 @@ func RequestID(h http.Header) string {
 	return ""
 }
 
+// clean keeps the printable runes of v (invalid UTF-8 dropped) up to about
+// n bytes, trimmed.
 func clean(v string, n int) string {
 	var b strings.Builder
 	for _, r := range v {
 		if b.Len() >= n {
 			break
 		}
-		if r < 0x20 || r == 0x7f || r == '\uFFFD' {
+		if r == utf8.RuneError || r != ' ' && !unicode.IsPrint(r) {
 			continue
 		}
 		b.WriteRune(r)
 	}
-	return b.String()
+	return strings.TrimSpace(b.String())
 }

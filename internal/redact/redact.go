@@ -9,9 +9,10 @@ import (
 )
 
 // DefaultParams lists the query parameter names whose values are replaced by
-// "REDACTED". A name matches when it equals an entry or ends with "_"+entry
-// or "-"+entry, case-insensitively (so "api_key", "x-api-key" and
-// "access_token" all match).
+// "REDACTED". A name matches when it holds an entry as a word: not preceded
+// or followed by a letter or digit, case-insensitively. So "api_key",
+// "x-api-key", "access_token", "user[password]" (Rails and PHP nesting) and
+// "?key" (a doubled '?') all match, while "monkey" and "keyword" do not.
 var DefaultParams = []string{
 	"token", "key", "secret", "sig", "signature", "password", "passwd", "pwd",
 	"access_token", "refresh_token", "id_token", "api_key", "apikey",
@@ -46,26 +47,47 @@ func (r *Redactor) Secret(name string) bool {
 	}
 	n := strings.ToLower(name)
 	for _, p := range r.params {
-		if n == p {
+		if containsWord(n, p) {
 			return true
-		}
-		if len(n) > len(p) && strings.HasSuffix(n, p) {
-			if c := n[len(n)-len(p)-1]; c == '_' || c == '-' || c == '.' {
-				return true
-			}
 		}
 	}
 	return false
 }
 
+// containsWord reports whether p occurs in n with no ASCII letter or digit
+// right before or right after it.
+func containsWord(n, p string) bool {
+	if p == "" {
+		return false
+	}
+	for i := 0; i+len(p) <= len(n); {
+		j := strings.Index(n[i:], p)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(p)
+		if (j == 0 || !alnum(n[j-1])) && (end == len(n) || !alnum(n[end])) {
+			return true
+		}
+		i = j + 1
+	}
+	return false
+}
+
+func alnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
 // URL returns u as a string with user info removed and the values of secret
-// query parameters replaced by "REDACTED". The fragment is dropped. A nil u
-// gives "".
+// query parameters replaced by "REDACTED". The fragment is dropped. A URL
+// that lacks its "//" ("https:user:pw@host/") parses as opaque; the user
+// info in it is removed too. A nil u gives "".
 func (r *Redactor) URL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
-	if u.User == nil && u.RawQuery == "" && u.Fragment == "" {
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" && u.Opaque == "" {
 		return u.String()
 	}
 	c := *u
@@ -74,7 +96,21 @@ func (r *Redactor) URL(u *url.URL) string {
 	if c.RawQuery != "" {
 		c.RawQuery = r.Query(c.RawQuery)
 	}
+	c.Opaque = opaqueWithoutUser(c.Opaque)
 	return c.String()
+}
+
+// opaqueWithoutUser drops what looks like user info from an opaque URL:
+// everything up to the last '@' before the first '/'.
+func opaqueWithoutUser(o string) string {
+	auth := o
+	if i := strings.IndexByte(auth, '/'); i >= 0 {
+		auth = auth[:i]
+	}
+	if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+		return o[i+1:]
+	}
+	return o
 }
 
 // String parses s as a URL and redacts it; a string that does not parse is
@@ -88,13 +124,18 @@ func (r *Redactor) String(s string) string {
 }
 
 // Query redacts the secret values of a raw query string, keeping its order
-// and every parameter name. Pairs that do not parse are kept by name only.
+// and every parameter name. Parameters are separated by '&' or ';' (some
+// servers split on either), and by '?' too, so that a URL nested unescaped
+// in a value ("next=/cb?token=...") or a doubled '?' hides nothing. Pairs
+// that do not parse are kept by name only.
 func (r *Redactor) Query(raw string) string {
 	var b strings.Builder
 	b.Grow(len(raw))
-	for i, part := range strings.Split(raw, "&") {
-		if i > 0 {
-			b.WriteByte('&')
+	for len(raw) > 0 {
+		part := raw
+		i := strings.IndexAny(raw, "&;?")
+		if i >= 0 {
+			part = raw[:i]
 		}
 		name, value, hasValue := strings.Cut(part, "=")
 		dec, err := url.QueryUnescape(name)
@@ -112,6 +153,11 @@ func (r *Redactor) Query(raw string) string {
 			b.WriteByte('=')
 			b.WriteString(value)
 		}
+		if i < 0 {
+			break
+		}
+		b.WriteByte(raw[i])
+		raw = raw[i+1:]
 	}
 	return b.String()
 }
