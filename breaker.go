@@ -64,26 +64,16 @@ type host struct {
 
 	lastUsed    atomic.Int64  // unix nanos
 	openUntil   atomic.Int64  // unix nanos; when the local breaker will admit probes
-	remoteUntil atomic.Int64  // unix nanos; a remote instance's open, refused locally until then
+	remoteUntil atomic.Int64  // unix nanos; until when another instance's open is in force
+	tripping    atomic.Bool   // a remote open is being applied: do not publish it back
 	state       atomic.Int32  // last gobreaker.State reported by OnStateChange
 	attrs       attribute.Set // metric attributes: server.address, server.port, url.scheme
 }
 
-// remoteRefusal returns the error for a call refused because another
-// instance opened the host's breaker, or nil when it may proceed to the
-// local breaker. It reads the clock only while a remote open is recorded.
-func (h *host) remoteRefusal() *CircuitOpenError {
-	if ru := h.remoteUntil.Load(); ru != 0 {
-		if now := time.Now(); now.UnixNano() < ru {
-			return &CircuitOpenError{Host: h.name, State: "open", Until: time.Unix(0, ru), Remote: true, at: now}
-		}
-	}
-	return nil
-}
-
 // openError converts gobreaker's refusal into a *CircuitOpenError.
 func (h *host) openError(err error) *CircuitOpenError {
-	e := &CircuitOpenError{Host: h.name, State: "open", at: time.Now()}
+	now := time.Now()
+	e := &CircuitOpenError{Host: h.name, State: "open", at: now, Remote: now.UnixNano() < h.remoteUntil.Load()}
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
 		e.State = "half-open"
 	} else if u := h.openUntil.Load(); u != 0 {
@@ -94,15 +84,9 @@ func (h *host) openError(err error) *CircuitOpenError {
 
 // openNow reports whether the breaker is known to refuse calls now, read
 // from what OnStateChange recorded, without taking gobreaker's lock. It
-// reads the clock only when a breaker is open.
+// reads the clock only when the breaker is open.
 func (h *host) openNow() bool {
-	remote := h.remoteUntil.Load() != 0
-	local := gobreaker.State(h.state.Load()) == gobreaker.StateOpen
-	if !remote && !local {
-		return false
-	}
-	n := time.Now().UnixNano()
-	return remote && n < h.remoteUntil.Load() || local && n < h.openUntil.Load()
+	return gobreaker.State(h.state.Load()) == gobreaker.StateOpen && time.Now().UnixNano() < h.openUntil.Load()
 }
 
 // registry is the bounded set of per-host states of one transport. It is
@@ -245,7 +229,7 @@ func (t *Transport) breakerChanged(h *host, from, to gobreaker.State, now time.T
 		if ev.Open {
 			ev.Until = now.Add(t.cfg.breaker.Cooldown)
 		}
-		if to != gobreaker.StateHalfOpen {
+		if to != gobreaker.StateHalfOpen && !h.tripping.Load() {
 			t.cfg.store.Publish(ev)
 		}
 	}
@@ -273,7 +257,12 @@ type BreakerStore interface {
 	Subscribe(fn func(BreakerEvent)) (cancel func())
 }
 
-// remoteEvent applies a transition published by another instance.
+// remoteEvent applies a transition published by another instance. An open
+// is treated as this instance's own: the local breaker is tripped, so it
+// refuses calls for a Cooldown and then lets its probes decide, exactly as
+// after a local open; gobreaker stays the only state machine. The trip is
+// not published back. A close only ends the remote mark on errors: the
+// local breaker still probes before it closes.
 func (t *Transport) remoteEvent(ev BreakerEvent) {
 	u, err := url.Parse(ev.Host)
 	if err != nil || u.Host == "" {
@@ -292,5 +281,28 @@ func (t *Transport) remoteEvent(ev BreakerEvent) {
 	}
 	h := t.hosts.get(k, now)
 	h.remoteUntil.Store(ev.Until.UnixNano())
+	if h.cb == nil || gobreaker.State(h.state.Load()) != gobreaker.StateClosed {
+		return // already open or probing: nothing to add
+	}
 	t.tel.remoteOpen(h, ev.Until)
+	h.trip(t.cfg.breaker)
+}
+
+// trip opens h's local breaker on behalf of another instance by reporting
+// failures until ReadyToTrip agrees, which ConsecutiveFailures guarantees.
+// Counts reset when the state changes, so no fake sample outlives the trip.
+func (h *host) trip(b Breaker) {
+	h.tripping.Store(true)
+	defer h.tripping.Store(false)
+	n := int(b.ConsecutiveFailures)
+	if n == 0 {
+		n = 2 * int(b.MinRequests)
+	}
+	for i := 0; i <= n && gobreaker.State(h.state.Load()) == gobreaker.StateClosed; i++ {
+		done, err := h.cb.Allow()
+		if err != nil {
+			return
+		}
+		done(errFailure)
+	}
 }

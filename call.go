@@ -166,9 +166,6 @@ func (a attempt) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.refused = nil
 	var done func(error)
 	if h.cb != nil {
-		if e := h.remoteRefusal(); e != nil {
-			return nil, c.refuse(r, e)
-		}
 		// While open, refuse without taking gobreaker's lock: under load,
 		// refused calls would otherwise queue on it.
 		if h.openNow() {

@@ -74,11 +74,7 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 		return t.stopRetry(ctx, c, ErrDeadline)
 	}
 	if c.host.cb != nil && c.host.openNow() {
-		e := c.host.openError(nil)
-		if ru := c.host.remoteUntil.Load(); ru > now.UnixNano() {
-			e = c.host.remoteRefusal()
-		}
-		return t.stopRetry(ctx, c, e)
+		return t.stopRetry(ctx, c, c.host.openError(nil))
 	}
 	if c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
 		return t.stopRetry(ctx, c, ErrRetryBudgetExhausted)
