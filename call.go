@@ -195,6 +195,9 @@ func (a attempt) RoundTrip(r *http.Request) (*http.Response, error) {
 	if done != nil {
 		done(verdict(c, resp, err))
 	}
+	if err != nil && !c.instrumented {
+		err = c.scrubErr(err) // decorate does it below otelhttp when traced
+	}
 	c.lastErr = err
 	return resp, err
 }

@@ -258,17 +258,17 @@ func TestQueryHasSecret(t *testing.T) {
 		"session_hint=abc":           true, // WithRedactedParams
 		"monkey=banana&keyboard=qwe": false,
 	} {
-		if got := queryHasSecret(r, q); got != want {
-			t.Errorf("queryHasSecret(%q) = %v, want %v", q, got, want)
+		if got := r.HasSecret(q); got != want {
+			t.Errorf("HasSecret(%q) = %v, want %v", q, got, want)
 		}
 		if changed := r.Query(q) != q; changed != want {
-			t.Errorf("redactor and queryHasSecret disagree on %q: Query gives %q", q, r.Query(q))
+			t.Errorf("Query and HasSecret disagree on %q: Query gives %q", q, r.Query(q))
 		}
 	}
 }
 
 // FuzzQueryHasSecret checks that whenever the redactor would change a
-// query, queryHasSecret says so: otherwise an attempt span would keep
+// query, HasSecret says so: otherwise an attempt span would keep
 // otelhttp's unredacted url.full.
 func FuzzQueryHasSecret(f *testing.F) {
 	for _, q := range []string{"page=2", "token=abc", "a=1&b=2;c=3?d=4", "%74oken=x", "bad%zz=1", "api+key=1", "key", "=x"} {
@@ -276,8 +276,8 @@ func FuzzQueryHasSecret(f *testing.F) {
 	}
 	r := redact.New()
 	f.Fuzz(func(t *testing.T, q string) {
-		if r.Query(q) != q && !queryHasSecret(r, q) {
-			t.Errorf("Query(%q) = %q, but queryHasSecret says there is nothing to redact", q, r.Query(q))
+		if r.Query(q) != q && !r.HasSecret(q) {
+			t.Errorf("Query(%q) = %q, but HasSecret says there is nothing to redact", q, r.Query(q))
 		}
 	})
 }

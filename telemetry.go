@@ -74,7 +74,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/resilient-http/resilient/internal/body"
-	"github.com/resilient-http/resilient/internal/redact"
 )
 
 // instrumentationName is the instrumentation scope of the client's spans and
@@ -591,36 +590,6 @@ func serverPort(port string) attribute.KeyValue {
 	return semconv.ServerPortKey.String(port)
 }
 
-// queryHasSecret reports whether r.Query would change raw: whether one of
-// its parameters is named like a secret or has a name that does not
-// unescape. It reads raw as r.Query does (parameters separated by '&', ';'
-// or '?'), without allocating; TestQueryHasSecret keeps the two in step.
-func queryHasSecret(r *redact.Redactor, raw string) bool {
-	for raw != "" {
-		part := raw
-		if i := strings.IndexAny(raw, "&;?"); i >= 0 {
-			part, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = ""
-		}
-		name, _, hasValue := strings.Cut(part, "=")
-		if !hasValue {
-			continue
-		}
-		if strings.ContainsAny(name, "%+") {
-			dec, err := url.QueryUnescape(name)
-			if err != nil {
-				return true
-			}
-			name = dec
-		}
-		if r.Secret(name) {
-			return true
-		}
-	}
-	return false
-}
-
 // decorate sits between otelhttp and the network. It completes each
 // attempt's CLIENT span with what otelhttp cannot know, the resend count
 // (set on resends only, as the conventions ask: the first attempt has
@@ -642,17 +611,24 @@ func (d decorate) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		// otelhttp drops the user info but keeps the query, the fragment
 		// and an opaque URL's user info.
-		if u := r.URL; u.Fragment != "" || u.Opaque != "" || queryHasSecret(c.t.redactor, u.RawQuery) {
+		if u := r.URL; u.Fragment != "" || u.Opaque != "" || c.t.redactor.HasSecret(u.RawQuery) {
 			s.SetAttributes(semconv.URLFull(c.url()))
 		}
 	}
 	resp, err := d.next.RoundTrip(r)
 	if err != nil {
-		if msg := err.Error(); c.scrub(msg) != msg {
-			err = &scrubbedError{err: err, msg: c.scrub(msg)}
-		}
+		err = c.scrubErr(err)
 	}
 	return resp, err
+}
+
+// scrubErr returns err, or a *scrubbedError when its message quotes a
+// secret of the request.
+func (c *call) scrubErr(err error) error {
+	if msg := err.Error(); c.scrub(msg) != msg {
+		return &scrubbedError{err: err, msg: c.scrub(msg)}
+	}
+	return err
 }
 
 // scrubbedError is an error whose message quoted a secret of the request
@@ -736,21 +712,10 @@ func (c *call) scrub(msg string) string {
 			add(p)
 		}
 	}
-	// The query is read as the redactor reads it (see queryHasSecret).
-	for raw := u.RawQuery; raw != ""; {
-		pair := raw
-		if i := strings.IndexAny(raw, "&;?"); i >= 0 {
-			pair, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = ""
-		}
-		name, v, ok := strings.Cut(pair, "=")
-		dec, err := url.QueryUnescape(name)
-		if ok && (err != nil || c.t.redactor.Secret(dec)) {
-			add(v)
-			if dec, err := url.QueryUnescape(v); err == nil {
-				add(dec)
-			}
+	for _, v := range c.t.redactor.SecretValues(u.RawQuery) {
+		add(v)
+		if dec, err := url.QueryUnescape(v); err == nil {
+			add(dec)
 		}
 	}
 	// Longest first, so that a secret inside another is not half replaced;

@@ -123,43 +123,80 @@ func (r *Redactor) String(s string) string {
 	return r.URL(u)
 }
 
-// Query redacts the secret values of a raw query string, keeping its order
-// and every parameter name. Parameters are separated by '&' or ';' (some
-// servers split on either), and by '?' too, so that a URL nested unescaped
-// in a value ("next=/cb?token=...") or a doubled '?' hides nothing. Pairs
-// that do not parse are kept by name only.
+// Query redacts the secret values of a raw query string, keeping its order,
+// its separators ('&', ';' and '?') and every parameter name. A parameter
+// whose name does not unescape is redacted too, since it may hide anything.
 func (r *Redactor) Query(raw string) string {
 	var b strings.Builder
 	b.Grow(len(raw))
 	for len(raw) > 0 {
-		part := raw
-		i := strings.IndexAny(raw, "&;?")
-		if i >= 0 {
-			part = raw[:i]
-		}
+		part, sep, rest := nextParam(raw)
 		name, value, hasValue := strings.Cut(part, "=")
-		dec, err := url.QueryUnescape(name)
-		if err != nil {
-			dec = name
-		}
+		b.WriteString(name)
 		switch {
 		case !hasValue:
-			b.WriteString(name)
-		case r.Secret(dec) || err != nil:
-			b.WriteString(name)
+		case r.secretName(name):
 			b.WriteString("=REDACTED")
 		default:
-			b.WriteString(name)
 			b.WriteByte('=')
 			b.WriteString(value)
 		}
-		if i < 0 {
-			break
+		if sep != 0 {
+			b.WriteByte(sep)
 		}
-		b.WriteByte(raw[i])
-		raw = raw[i+1:]
+		raw = rest
 	}
 	return b.String()
+}
+
+// HasSecret reports whether Query would change raw, without allocating
+// unless a name is escaped: the fast test before redacting.
+func (r *Redactor) HasSecret(raw string) bool {
+	for len(raw) > 0 {
+		part, _, rest := nextParam(raw)
+		if name, _, hasValue := strings.Cut(part, "="); hasValue && r.secretName(name) {
+			return true
+		}
+		raw = rest
+	}
+	return false
+}
+
+// SecretValues returns the raw (still escaped) values of the parameters of
+// raw that Query redacts, in order.
+func (r *Redactor) SecretValues(raw string) []string {
+	var vs []string
+	for len(raw) > 0 {
+		part, _, rest := nextParam(raw)
+		if name, v, hasValue := strings.Cut(part, "="); hasValue && r.secretName(name) {
+			vs = append(vs, v)
+		}
+		raw = rest
+	}
+	return vs
+}
+
+// nextParam splits the first parameter off a raw query: the parameter, the
+// separator after it (0 at the end) and the rest.
+func nextParam(raw string) (part string, sep byte, rest string) {
+	i := strings.IndexAny(raw, "&;?")
+	if i < 0 {
+		return raw, 0, ""
+	}
+	return raw[:i], raw[i], raw[i+1:]
+}
+
+// secretName reports whether a raw (still escaped) parameter name holds a
+// secret, or does not unescape and so may hide one.
+func (r *Redactor) secretName(name string) bool {
+	if strings.ContainsAny(name, "%+") {
+		dec, err := url.QueryUnescape(name)
+		if err != nil {
+			return true
+		}
+		name = dec
+	}
+	return r.Secret(name)
 }
 
 // sensitiveHeaders are never copied into an error, a log line or a span.
