@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/resilient-http/resilient/internal/body"
-	semconv "go.opentelemetry.io/otel/semconv/v1.34.0"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
