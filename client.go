@@ -60,8 +60,12 @@ var _ http.RoundTripper = (*Transport)(nil)
 // the resilience of New. A nil base means a clone of http.DefaultTransport
 // with MaxIdleConnsPerHost raised to 100 (retries and concurrent calls to
 // one host would otherwise churn connections) and ResponseHeaderTimeout set
-// to Retry.AttemptTimeout. WithTimeout is ignored: the caller's client owns
-// the total timeout.
+// to Retry.AttemptTimeout, which then costs nothing per request. With a
+// base of yours, Retry.AttemptTimeout is enforced by canceling each
+// attempt's context (about six allocations per attempt), unless base is an
+// *http.Transport whose ResponseHeaderTimeout is set, which then serves as
+// the attempt timeout. WithTimeout is ignored: the caller's client owns the
+// total timeout.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	cfg := newConfig(opts)
 	t := &Transport{cfg: cfg, redactor: redact.New(cfg.secrets...)}
@@ -76,6 +80,10 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 			t.headerTimeout, t.ctxTimeout = t.ctxTimeout, 0
 		}
 		base, t.ownBase = tr, true
+	} else if tr, ok := base.(*http.Transport); ok && tr.ResponseHeaderTimeout > 0 && t.ctxTimeout > 0 {
+		// The caller's transport already bounds the wait for headers: use
+		// it, rather than a context per attempt (six allocations).
+		t.headerTimeout, t.ctxTimeout = tr.ResponseHeaderTimeout, 0
 	}
 	t.base = base
 	t.tel = newTelemetry(cfg)
