@@ -192,12 +192,8 @@ func (t *Transport) newHost(k hostKey) *host {
 			BucketPeriod: b.Window / 10,
 			Timeout:      b.Cooldown,
 			ReadyToTrip: func(c gobreaker.Counts) bool {
-				consecutive := b.ConsecutiveFailures
-				if consecutive == 0 {
-					consecutive = 2 * b.MinRequests
-				}
 				samples := c.TotalSuccesses + c.TotalFailures
-				return c.ConsecutiveFailures >= consecutive || samples >= b.MinRequests &&
+				return c.ConsecutiveFailures >= b.ConsecutiveFailures || samples >= b.MinRequests &&
 					float64(c.TotalFailures) >= b.FailureRatio*float64(samples)
 			},
 			IsExcluded: func(err error) bool { return err == errExcluded },
@@ -294,11 +290,7 @@ func (t *Transport) remoteEvent(ev BreakerEvent) {
 func (h *host) trip(b Breaker) {
 	h.tripping.Store(true)
 	defer h.tripping.Store(false)
-	n := int(b.ConsecutiveFailures)
-	if n == 0 {
-		n = 2 * int(b.MinRequests)
-	}
-	for i := 0; i <= n && gobreaker.State(h.state.Load()) == gobreaker.StateClosed; i++ {
+	for i := uint32(0); i <= b.ConsecutiveFailures && gobreaker.State(h.state.Load()) == gobreaker.StateClosed; i++ {
 		done, err := h.cb.Allow()
 		if err != nil {
 			return

@@ -119,14 +119,14 @@ type Breaker struct {
 
 // DefaultBreaker is the breaker policy of a client built without WithBreaker.
 var DefaultBreaker = Breaker{
-	FailureRatio: 0.5,
-	MinRequests:  10,
-	// ConsecutiveFailures: 2 × MinRequests, set by WithBreaker and newConfig.
-	Window:   10 * time.Second,
-	Cooldown: 5 * time.Second,
-	Probes:   3,
-	MaxHosts: 1024,
-	IdleTTL:  10 * time.Minute,
+	FailureRatio:        0.5,
+	MinRequests:         10,
+	ConsecutiveFailures: 20,
+	Window:              10 * time.Second,
+	Cooldown:            5 * time.Second,
+	Probes:              3,
+	MaxHosts:            1024,
+	IdleTTL:             10 * time.Minute,
 }
 
 // DefaultErrorBodyLimit is how much of an error response's body a
@@ -183,30 +183,16 @@ func WithRetry(r Retry) Option {
 		case r.Budget.Ratio < 0 || r.Budget.MinRetries < 0 || r.Budget.Window < 0:
 			c.invalid("Retry.Budget fields must not be negative; use Disabled to turn the budget off")
 		}
-		if r.Max == 0 {
-			r.Max = d.Max
-		}
-		if r.MinWait == 0 {
-			r.MinWait = d.MinWait
-		}
-		if r.MaxWait == 0 {
-			r.MaxWait = d.MaxWait
-		}
+		orDefault(&r.Max, d.Max)
+		orDefault(&r.MinWait, d.MinWait)
+		orDefault(&r.MaxWait, d.MaxWait)
 		if r.MinWait > r.MaxWait {
 			c.invalid("Retry.MinWait (%s) is above MaxWait (%s)", r.MinWait, r.MaxWait)
 		}
-		if r.AttemptTimeout == 0 {
-			r.AttemptTimeout = d.AttemptTimeout
-		}
-		if r.Budget.Ratio == 0 {
-			r.Budget.Ratio = d.Budget.Ratio
-		}
-		if r.Budget.MinRetries == 0 {
-			r.Budget.MinRetries = d.Budget.MinRetries
-		}
-		if r.Budget.Window == 0 {
-			r.Budget.Window = d.Budget.Window
-		}
+		orDefault(&r.AttemptTimeout, d.AttemptTimeout)
+		orDefault(&r.Budget.Ratio, d.Budget.Ratio)
+		orDefault(&r.Budget.MinRetries, d.Budget.MinRetries)
+		orDefault(&r.Budget.Window, d.Budget.Window)
 		c.retry = r
 	})
 }
@@ -222,30 +208,14 @@ func WithBreaker(b Breaker) Option {
 		case b.Window < 0 || b.Cooldown < 0 || b.IdleTTL < 0 || b.MaxHosts < 0:
 			c.invalid("Breaker durations and MaxHosts must not be negative; use Disabled to turn breakers off")
 		}
-		if b.FailureRatio == 0 {
-			b.FailureRatio = d.FailureRatio
-		}
-		if b.MinRequests == 0 {
-			b.MinRequests = d.MinRequests
-		}
-		if b.ConsecutiveFailures == 0 {
-			b.ConsecutiveFailures = 2 * b.MinRequests
-		}
-		if b.Window == 0 {
-			b.Window = d.Window
-		}
-		if b.Cooldown == 0 {
-			b.Cooldown = d.Cooldown
-		}
-		if b.Probes == 0 {
-			b.Probes = d.Probes
-		}
-		if b.MaxHosts == 0 {
-			b.MaxHosts = d.MaxHosts
-		}
-		if b.IdleTTL == 0 {
-			b.IdleTTL = d.IdleTTL
-		}
+		orDefault(&b.FailureRatio, d.FailureRatio)
+		orDefault(&b.MinRequests, d.MinRequests)
+		orDefault(&b.ConsecutiveFailures, 2*b.MinRequests)
+		orDefault(&b.Window, d.Window)
+		orDefault(&b.Cooldown, d.Cooldown)
+		orDefault(&b.Probes, d.Probes)
+		orDefault(&b.MaxHosts, d.MaxHosts)
+		orDefault(&b.IdleTTL, d.IdleTTL)
 		c.breaker = b
 	})
 }
@@ -333,4 +303,12 @@ func WithSharedBreakers(store BreakerStore) Option {
 // withRand replaces the jitter source; for tests.
 func withRand(f func() float64) Option {
 	return optionFunc(func(c *config) { c.rand = f })
+}
+
+// orDefault sets *v to d when *v is its zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
