@@ -71,14 +71,16 @@ func seconds(v string) (time.Duration, bool) {
 // draft-ietf-httpapi-ratelimit-headers, where only an exhausted quota
 // (r=0) asks for a wait. ok is false when neither is present and valid.
 func RateLimitReset(h http.Header) (time.Duration, bool) {
-	if v := h.Get("RateLimit-Reset"); v != "" {
+	// Canonical keys, read directly: Header.Get would canonicalize (and
+	// allocate) "RateLimit-Reset" on every error response.
+	if v := first(h["Ratelimit-Reset"]); v != "" {
 		if d, ok := seconds(strings.TrimSpace(v)); ok {
 			return d, true
 		}
 	}
 	var best time.Duration
 	found := false
-	for _, line := range h.Values("RateLimit") {
+	for _, line := range h["Ratelimit"] {
 		for _, item := range strings.Split(line, ",") {
 			r, t := int64(-1), int64(-1)
 			for _, p := range strings.Split(item, ";") {
@@ -114,7 +116,7 @@ func RateLimitReset(h http.Header) (time.Duration, bool) {
 // ServerDelay is the longer of the Retry-After and RateLimit delays in h,
 // and whether either was present.
 func ServerDelay(h http.Header, now time.Time) (time.Duration, bool) {
-	d, ok := RetryAfter(h.Get("Retry-After"), now)
+	d, ok := RetryAfter(first(h["Retry-After"]), now)
 	if r, rok := RateLimitReset(h); rok && (!ok || r > d) {
 		d, ok = r, true
 	}
@@ -157,4 +159,12 @@ func clean(v string, n int) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// first returns the first of vs, or "".
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
