@@ -66,6 +66,11 @@ func failThen(fails int64, code int) func(int64, http.ResponseWriter, *http.Requ
 	}
 }
 
+// hang answers nothing until the client gives up on the request.
+func hang(_ int64, _ http.ResponseWriter, r *http.Request) {
+	<-r.Context().Done()
+}
+
 // fast is a retry policy with short waits, for tests.
 var fast = Retry{Max: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}
 

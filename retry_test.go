@@ -493,14 +493,7 @@ func TestTransport_RoundTrip_followsRedirectsOnce(t *testing.T) {
 }
 
 func TestNew_withTimeout_boundsTheWholeCall(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	srv := newServer(t, hang)
 	c := newClient(t, WithTimeout(300*time.Millisecond), WithRetry(Retry{AttemptTimeout: -1}))
 	start := time.Now()
 	_, err := c.Get(srv.URL)
@@ -553,14 +546,7 @@ func TestTransport_RoundTrip_attemptTimeoutRetriesAHungAttempt(t *testing.T) {
 }
 
 func TestTransport_RoundTrip_attemptTimeoutOnEveryAttemptIsATypedTimeout(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	srv := newServer(t, hang)
 	c := newClient(t, WithRetry(Retry{Max: 1, MinWait: time.Millisecond, MaxWait: time.Millisecond, AttemptTimeout: 100 * time.Millisecond}))
 	_, err := c.Get(srv.URL)
 	var te *TransportError
