@@ -7,43 +7,27 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// okTransport answers every request from memory with a fresh 200 response,
-// so that benchmarks measure the client's own cost, free of network noise.
-type okTransport struct{}
-
-func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), ContentLength: 2, Request: r,
-	}, nil
-}
-
 func benchClients(b *testing.B, run func(b *testing.B, c *http.Client)) {
-	b.Run("client=bare", func(b *testing.B) { run(b, &http.Client{Transport: okTransport{}}) })
+	b.Run("client=bare", func(b *testing.B) { run(b, &http.Client{Transport: &memTransport{}}) })
 	b.Run("client=resilient", func(b *testing.B) {
-		t := NewTransport(okTransport{})
+		t := NewTransport(&memTransport{})
 		defer t.(*Transport).Close()
 		run(b, &http.Client{Transport: t})
 	})
 	b.Run("client=resilient-header-timeout-by-base", func(b *testing.B) {
 		// What New gets: the attempt timeout enforced by its own
 		// *http.Transport's ResponseHeaderTimeout, at no per-request cost.
-		t := NewTransport(okTransport{}, WithRetry(Retry{AttemptTimeout: -1}))
+		t := NewTransport(&memTransport{}, WithRetry(Retry{AttemptTimeout: -1}))
 		defer t.(*Transport).Close()
 		run(b, &http.Client{Transport: t})
 	})
 	b.Run("client=resilient-no-breaker", func(b *testing.B) {
-		t := NewTransport(okTransport{}, WithBreaker(Breaker{Disabled: true}), WithRetry(Retry{Budget: RetryBudget{Disabled: true}}))
+		t := NewTransport(&memTransport{}, WithBreaker(Breaker{Disabled: true}), WithRetry(Retry{Budget: RetryBudget{Disabled: true}}))
 		defer t.(*Transport).Close()
 		run(b, &http.Client{Transport: t})
 	})

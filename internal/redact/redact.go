@@ -3,7 +3,6 @@
 package redact
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 )
@@ -203,17 +202,4 @@ func (r *Redactor) secretName(name string) bool {
 var sensitiveHeaders = []string{
 	"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
 	"X-Api-Key", "X-Auth-Token", "X-Amz-Security-Token", "Proxy-Authenticate-Info",
-}
-
-// Header returns a copy of h without credential-bearing headers. A nil h
-// gives nil.
-func Header(h http.Header) http.Header {
-	if h == nil {
-		return nil
-	}
-	c := h.Clone()
-	for _, k := range sensitiveHeaders {
-		delete(c, k)
-	}
-	return c
 }
