@@ -57,11 +57,19 @@ func Classify(resp *http.Response, err error) Outcome {
 	return Permanent
 }
 
-// retryableStatus reports whether code is worth another attempt.
+// retryableStatus reports whether code is worth another attempt: the
+// statuses of an unhealthy host, plus 408 and 429, which say that this
+// request came too slowly or too often, not that the host is failing.
 func retryableStatus(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || unhealthyStatus(code)
+}
+
+// unhealthyStatus reports whether code shows that the host is failing:
+// 500, 502, 503, 504. These, with network failures and attempt timeouts,
+// are what admission counts against a host (see verdict).
+func unhealthyStatus(code int) bool {
 	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
+	case http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
 	}

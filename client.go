@@ -1,20 +1,40 @@
 package resilient
 
+// This file holds the entry points (New, NewTransport, Transport) and
+// RoundTrip, where every request starts. A request travels:
+//
+//  1. RoundTrip (this file) validates it and starts its call (call.go):
+//     the per-host state from the registry (hosts.go), one call counted
+//     in the host's retry budget, the logical span (tracing.go).
+//  2. The first attempt (attempt.go): admission (admission.go) decides
+//     whether it may go; it is sent through otelhttp when traced, bounded
+//     by the attempt timeout (timeout.go), and its outcome is reported to
+//     admission and recorded as the call's latest result.
+//  3. next (retry.go) runs after every attempt: decide, a pure function,
+//     says "retry after d" or "stop, and why"; next spends the retry
+//     budget, keeps the failed response for the final error, and waits.
+//  4. Retries run in go-retryablehttp's loop, which rewinds the body from
+//     GetBody and calls attemptTransport (attempt.go) for each attempt and
+//     checkRetry, that is next, after it. The first attempt is made before
+//     the loop, so that a call that needs no retry never pays for
+//     go-retryablehttp's inner *http.Client (three allocations).
+//  5. finish (finish.go) shapes the outcome once: the response, or a
+//     *StatusError, *TransportError or *CircuitOpenError (errors.go).
+//
+// Telemetry (telemetry.go, tracing.go) and redaction (scrub.go) are called
+// from those steps; sharing admission with a fleet is share.go.
+
 import (
-	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"sync/atomic"
 	"time"
-
-	"io"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
-	"github.com/resilient-http/resilient/internal/body"
 	"github.com/resilient-http/resilient/internal/redact"
 )
 
@@ -52,6 +72,7 @@ type Transport struct {
 
 	closed      atomic.Bool
 	unsubscribe func()
+	unobserve   func()
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -96,19 +117,20 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	}
 	t.traced = otelhttp.NewTransport(decorate{base}, oo...)
 	t.hosts = newRegistry(t)
+	t.unobserve = t.tel.observeAdmission(t.hosts, cfg.clock)
 	retries := cfg.retry.Max
 	if retries < 0 {
 		retries = 0
 	}
 	t.rc = &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport: attempt{t},
+			Transport: attemptTransport{},
 			// Redirects are followed once, by the caller's client.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		Logger:       nil, // its default logger writes to stderr
 		RetryMax:     math.MaxInt32,
-		CheckRetry:   t.checkRetry,
+		CheckRetry:   checkRetry,
 		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 },
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
@@ -126,123 +148,39 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	now := time.Now()
-	c := &call{
-		Context:    req.Context(),
-		t:          t,
-		req:        req,
-		method:     req.Method,
-		host:       t.hosts.get(keyOf(req.URL), now),
-		idempotent: IsIdempotent(req),
-		replayable: true,
-	}
-	if c.method == "" {
-		c.method = http.MethodGet
-	}
-	if c.host.budget != nil {
-		c.host.budget.Call(now.UnixNano())
-	}
-	if t.tel.instrumented(c.Context) {
-		c.instrumented = true
-		c.Context, c.span = t.tel.startCall(c.Context, c)
-	}
-
+	c := t.newCall(req, t.cfg.clock.Now())
 	r := req.WithContext(c)
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		// Not replayable: sent once, as is, and never retried.
-		c.replayable = false
+	c.attempt(r)
+	if c.next() {
+		t.retry(c, r)
 	}
-
-	// The first attempt goes straight to the attempt transport: a call that
-	// succeeds (or fails for good) at once never enters go-retryablehttp,
-	// whose inner *http.Client costs three allocations per attempt
-	// (net/http clones the header and URL for its redirect logic). Its loop
-	// takes over after a retryable failure, starting from that outcome.
-	resp, err := attempt{t}.RoundTrip(r)
-	if c.refused != nil || Classify(resp, err) != Retryable || t.cfg.retry.Max <= 0 || !c.replayable {
-		return t.finish(c, resp, err)
-	}
-	return t.retry(c, r, resp, err)
+	return t.finish(c)
 }
 
-// retry hands a call whose first attempt failed in a retryable way to
-// go-retryablehttp's loop, which begins by asking checkRetry about that
-// first outcome (replayed by the attempt transport) and goes on from there.
-func (t *Transport) retry(c *call, r *http.Request, resp *http.Response, err error) (*http.Response, error) {
+// retry runs the retries of c in go-retryablehttp's loop. Each iteration
+// sends one attempt through attemptTransport and asks checkRetry (next)
+// whether to go on; the outcome is in c, so what the loop returns is not
+// needed.
+func (t *Transport) retry(c *call, r *http.Request) {
 	// A fresh shallow copy: the first attempt's transport may still be
 	// closing r.Body in the background.
 	rc := *r
 	c.rr.Request = &rc
 	if getBody := c.req.GetBody; getBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
-		if serr := c.rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) { return getBody() })); serr != nil {
-			if resp != nil {
-				resp.Body.Close()
+		err := c.rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) {
+			b, err := getBody()
+			if err != nil {
+				c.last = result{err: fmt.Errorf("resilient: cannot replay the request body, GetBody failed: %w", err)}
 			}
-			return t.finish(c, nil, fmt.Errorf("resilient: cannot replay the request body, GetBody failed: %w", serr))
+			return b, err
+		}))
+		if err != nil {
+			c.last = result{err: fmt.Errorf("resilient: cannot replay the request body, GetBody failed: %w", err)}
+			return
 		}
 		rc.ContentLength = c.req.ContentLength // SetBody guesses it from the reader
 	}
-	c.primed = &outcome{resp: resp, err: err}
-	resp, err = t.rc.Do(&c.rr)
-	return t.finish(c, resp, err)
-}
-
-// finish shapes the final outcome: a final 5xx or 429 becomes a
-// *StatusError, a failure without a response a *TransportError, anything
-// else passes through.
-func (t *Transport) finish(c *call, resp *http.Response, err error) (*http.Response, error) {
-	if err != nil {
-		if ue, ok := err.(*url.Error); ok && ue.Err != nil {
-			err = ue.Err
-		}
-		var out error
-		switch {
-		case c.refused != nil && c.attempts == 0:
-			c.refused.TraceID = c.traceID()
-			out = c.refused
-		case c.refused != nil && c.last != nil && c.lastErr == nil:
-			// The breaker refused a retry after a failed response.
-			out = c.statusError(c.last, c.refused)
-		case c.Context.Err() != nil && c.last != nil && errors.Is(err, c.Context.Err()):
-			out = c.statusError(c.last, err)
-		default:
-			if c.refused != nil {
-				// The breaker refused a retry: report the failure that
-				// came before it, with the refusal as the reason to stop.
-				c.stop = c.refused
-				if c.lastErr != nil {
-					err = c.lastErr
-				}
-			}
-			out = &TransportError{Method: c.method, URL: c.url(), Attempts: c.attempts,
-				TraceID: c.traceID(), Err: err, Stop: c.stop}
-		}
-		t.tel.failed(c, c, 0, out)
-		t.tel.endCall(c, 0, out)
-		return nil, out
-	}
-	// The caller sees its own request, and its own context, on the response.
-	resp.Request = c.req
-	// A response kept for the final error had its body read while the
-	// call decided to retry (then the wait was canceled): give back what
-	// was kept if it is to be returned as a response.
-	f := c.last
-	kept := f != nil && f.resp == resp
-	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests || t.cfg.passThrough {
-		if kept {
-			resp.Body = body.Replay(f.body, http.NoBody)
-		}
-		t.tel.endCall(c, resp.StatusCode, nil)
-		return resp, nil
-	}
-	if !kept {
-		b, truncated, _ := body.Keep(resp.Body, resp.ContentLength, t.cfg.bodyLimit, drainLimit, bodyReadTimeout)
-		f = &failure{resp: resp, body: b, truncated: truncated}
-	}
-	se := c.statusError(f, c.stop)
-	t.tel.failed(c, c, se.StatusCode, se)
-	t.tel.endCall(c, se.StatusCode, se)
-	return nil, se
+	t.rc.Do(&c.rr) //nolint:bodyclose // the outcome, body included, is in c
 }
 
 // validate rejects what cannot be sent, with an error that says why.
@@ -281,6 +219,7 @@ func (t *Transport) Close() error {
 	if t.unsubscribe != nil {
 		t.unsubscribe()
 	}
+	t.unobserve()
 	t.CloseIdleConnections()
 	return nil
 }

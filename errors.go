@@ -187,41 +187,61 @@ func (e *TransportError) Temporary() bool {
 	return classifyErr(e.Err) == Retryable
 }
 
-// CircuitOpenError is the error for a request that the host's circuit
-// breaker refused. It matches ErrCircuitOpen.
+// CircuitOpenError is the error for a request that the host's admission
+// refused without sending it: the host's circuit breaker is open (the host
+// is failing), a probe is in flight, or the host is ramping up after an
+// outage and this call was not among those admitted. It matches
+// ErrCircuitOpen.
 type CircuitOpenError struct {
-	Host    string    // scheme://host:port the breaker guards
-	State   string    // "open", or "half-open" when the probes are all in flight
-	Until   time.Time // when the breaker lets a probe through; zero if unknown
-	Remote  bool      // the breaker was opened by another instance (shared store)
-	TraceID string    // W3C trace ID of the request's trace, or ""
+	Host  string // scheme://host:port the breaker guards
+	State string // the breaker's state: "open", "half-open" (a probe is in flight) or "closed" (ramping up)
+	// Reason says why the call was refused, in a few words: "failing",
+	// "probing", "server asked to wait" (the server's Retry-After holds the
+	// breaker open), "failing for another instance" (shared store) or
+	// "ramping up after recovery".
+	Reason string
+	// Until is when the refusal ends: for an open breaker, when the next
+	// probe may go; while ramping up, when every call is admitted again.
+	// Zero while a probe is in flight.
+	Until time.Time
+	// Admitted is, while ramping up, the share of calls admitted when this
+	// one was refused (0.25 to 1); 0 otherwise.
+	Admitted float64
+	Remote   bool   // the breaker was opened by another instance (shared store)
+	TraceID  string // W3C trace ID of the request's trace, or ""
 
 	at time.Time // when the call was refused, so that Error does not change with time
 }
 
-// Error says which host is refused and when to come back, as seen when the
-// call was refused.
+// Error says which host is refused, why, and when to come back, as seen
+// when the call was refused.
 func (e *CircuitOpenError) Error() string {
 	var b strings.Builder
 	b.WriteString("resilient: circuit breaker for ")
 	b.WriteString(e.Host)
 	b.WriteString(" is ")
 	b.WriteString(e.State)
-	if e.Remote {
-		b.WriteString(" (opened by another instance)")
+	if e.Reason != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Reason)
+		b.WriteString(")")
 	}
-	if e.State == "half-open" {
-		b.WriteString(", probes in flight; retry shortly")
-	} else if !e.Until.IsZero() {
-		at := e.at
-		if at.IsZero() {
-			at = time.Now()
-		}
-		if d := e.Until.Sub(at); d > 0 {
-			fmt.Fprintf(&b, "; next probe in %s", d.Round(time.Millisecond))
-		} else {
-			b.WriteString("; next probe now")
-		}
+	if e.Admitted > 0 {
+		fmt.Fprintf(&b, ", admitting %.0f%% of calls", 100*e.Admitted)
+	}
+	at := e.at
+	if at.IsZero() {
+		at = time.Now()
+	}
+	switch d := e.Until.Sub(at); {
+	case e.Until.IsZero():
+		b.WriteString("; retry shortly")
+	case e.Admitted > 0:
+		fmt.Fprintf(&b, "; all admitted in %s", d.Round(time.Millisecond))
+	case d > 0:
+		fmt.Fprintf(&b, "; next probe in %s", d.Round(time.Millisecond))
+	default:
+		b.WriteString("; next probe now")
 	}
 	writeIDs(&b, e.TraceID, "")
 	return b.String()

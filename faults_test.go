@@ -61,9 +61,10 @@ const (
 // timeout well inside the deadline so that hung attempts are retried.
 var faultRetry = Retry{Max: 3, MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond, AttemptTimeout: 300 * time.Millisecond}
 
-// faultBreaker is the breaker of the matrix's breaker column: low minimum
-// and short cooldown, so that it acts within a cell.
-var faultBreaker = Breaker{FailureRatio: 0.5, MinRequests: 4, Window: 5 * time.Second, Cooldown: 200 * time.Millisecond}
+// faultBreaker is the breaker of the matrix's breaker column: it opens
+// after 4 failures in a row and holds at most 200ms, so that it acts
+// within a cell; no ramp-up, so that the calls after a cell all go.
+var faultBreaker = Breaker{ConsecutiveFailures: 4, ProbeInterval: 50 * time.Millisecond, Cooldown: 200 * time.Millisecond, RampUp: -1}
 
 // faultApp is the application behind the proxy. It counts, per call, how
 // many times its handler ran, checks every PUT body against its hash, and
@@ -430,7 +431,9 @@ func runFaultCell(t *testing.T, tp *testpeers.Toxiproxy, app *faultApp, listen s
 	remove()
 	time.Sleep(20 * time.Millisecond)
 	if col.breaker {
-		time.Sleep(faultBreaker.Cooldown) // an open breaker lets probes through after it
+		// An open breaker lets a probe through within its longest hold,
+		// Cooldown plus 20% jitter.
+		time.Sleep(faultBreaker.Cooldown * 3 / 2)
 	}
 	before := app.conns.Load()
 	for i := range faultAfterCalls {
@@ -611,13 +614,14 @@ func TestFaults_attemptTimeout(t *testing.T) {
 }
 
 // TestFaults_breakerOpensAndRecovers: connections reset on every response
-// open the breaker, which then refuses calls in microseconds without
-// touching the network, and closes again through a probe once the fault
-// is gone.
+// open the breaker, which then refuses calls without touching the network
+// (how fast is BenchmarkRefused's business, not a timed assertion's), and
+// closes again through a probe once the fault is gone.
 func TestFaults_breakerOpensAndRecovers(t *testing.T) {
 	tp, app, listen := startFaultProxy(t, "breaker")
-	cooldown := 300 * time.Millisecond
-	c := newClient(t, WithRetry(faultRetry), WithBreaker(Breaker{FailureRatio: 0.5, MinRequests: 4, Window: 10 * time.Second, Cooldown: cooldown, Probes: 1}))
+	hold := 300 * time.Millisecond
+	c := newClient(t, WithRetry(faultRetry),
+		WithBreaker(Breaker{ConsecutiveFailures: 4, ProbeInterval: hold, Cooldown: hold, RampUp: -1}))
 	get := func(call string) (time.Duration, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), faultDeadline)
 		defer cancel()
@@ -642,13 +646,10 @@ func TestFaults_breakerOpensAndRecovers(t *testing.T) {
 	}
 	hits, _, _, _ := app.cellCounts("breaker")
 	for i := range 20 {
-		el, err := get("open-" + strconv.Itoa(i))
+		_, err := get("open-" + strconv.Itoa(i))
 		var ce *CircuitOpenError
 		if !errors.As(err, &ce) || !errors.Is(err, ErrCircuitOpen) || ce.Until.IsZero() {
 			t.Fatalf("call %d while open: err = %v, want a *CircuitOpenError saying until when", i, err)
-		}
-		if el > 50*time.Millisecond {
-			t.Errorf("call %d while open took %s; an open breaker refuses at once", i, el)
 		}
 	}
 	if now, _, _, _ := app.cellCounts("breaker"); now != hits {
@@ -657,7 +658,8 @@ func TestFaults_breakerOpensAndRecovers(t *testing.T) {
 	if err := tp.RemoveToxic("breaker", "reset"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(cooldown + 50*time.Millisecond)
+	// The next probe goes within the hold (±20% jitter) and closes it.
+	waitFor(t, "a probe to close the breaker", func() bool { _, err := get("probe-healed"); return err == nil })
 	for i := range 20 {
 		if _, err := get("closed-" + strconv.Itoa(i)); err != nil {
 			t.Fatalf("call %d after the fault and the cooldown: %v", i, err)
@@ -674,7 +676,7 @@ func TestFaults_breakerOpeningDuringBackoffKeepsTheLastCause(t *testing.T) {
 	srv := newHostileServer(t, func(c net.Conn, br *bufio.Reader) { readHostileRequest(br) })
 	c := newClient(t,
 		WithRetry(Retry{Max: 3, MinWait: 300 * time.Millisecond, MaxWait: 300 * time.Millisecond, Budget: RetryBudget{Disabled: true}}),
-		WithBreaker(Breaker{FailureRatio: 0.5, MinRequests: 4, Window: 10 * time.Second, Cooldown: 10 * time.Second}),
+		WithBreaker(Breaker{ConsecutiveFailures: 4, ProbeInterval: 10 * time.Second, Cooldown: 10 * time.Second}),
 		withRand(func() float64 { return 0.99 })) // waits of about 300ms
 	slow := make(chan error, 1)
 	go func() {

@@ -124,3 +124,49 @@ func (m *memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		Header: http.Header{}, Body: io.NopCloser(strings.NewReader("hello")), ContentLength: 5, Request: r,
 	}, nil
 }
+
+// fakeClock is a virtual clock for tests: Now moves only when the test
+// advances it, and Sleep advances it by the whole wait at once, recording
+// the wait, so that a test of a five-second wait takes no time. It does
+// not mix with context deadlines, which are real time.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	slept []time.Duration
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.slept = append(f.slept, d)
+	f.mu.Unlock()
+	return true
+}
+
+// waits returns the waits slept so far.
+func (f *fakeClock) waits() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Duration(nil), f.slept...)
+}
+
+// half is a jitter source that always draws the middle: backoff waits are
+// half their ceiling, and admission holds exactly their nominal length.
+func half() float64 { return 0.5 }

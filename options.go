@@ -44,19 +44,24 @@ type Retry struct {
 }
 
 // RetryBudget limits retries per host to a share of the traffic, so that an
-// outage is not multiplied by the retry count. Over a rolling Window,
-// retries may add at most Ratio of the calls made to the host, plus
-// MinRetries whatever the traffic, as Finagle's RetryBudget does (Envoy's
-// retry_budget and gRPC's retry throttling serve the same end). The window
+// outage or an overload is not multiplied by the retry count. Over a
+// rolling Window, retries may add at most Ratio of the calls made to the
+// host, or MinRetries when that is more, as Finagle's RetryBudget and
+// gRPC's retry throttling (whose token ratio is also 0.1) do. The window
 // is short on purpose: the successes of the minutes before an outage pay
 // for at most one window of retries once it starts. Its zero value means
 // the defaults below.
 type RetryBudget struct {
-	// Ratio is the share of calls that retries may add. 0 means 0.2:
-	// retries add at most 20% to the load on a host.
+	// Ratio is the share of calls that retries may add. 0 means 0.1:
+	// retries add at most 10% to the load on a host. An overloaded server
+	// that turns away a fifth of the calls gains nothing from retries,
+	// which only take the place of first attempts; 10% keeps what it
+	// receives within 1.1 requests per call, while a host failing 30% of
+	// attempts still sees a third of its failures retried.
 	Ratio float64
 	// MinRetries is the number of retries allowed per Window whatever the
-	// traffic, so that a quiet client can still retry. 0 means 3.
+	// traffic, so that a quiet client can still retry; it is not added to
+	// Ratio's share. 0 means 3.
 	MinRetries int
 	// Window is the rolling window over which calls and retries are
 	// counted. 0 means 1s.
@@ -71,60 +76,82 @@ var DefaultRetry = Retry{
 	MinWait:        100 * time.Millisecond,
 	MaxWait:        5 * time.Second,
 	AttemptTimeout: 10 * time.Second,
-	Budget:         RetryBudget{Ratio: 0.2, MinRetries: 3, Window: time.Second},
+	Budget:         RetryBudget{Ratio: 0.1, MinRetries: 3, Window: time.Second},
 }
 
-// Breaker is the per-host circuit breaker policy. Its zero value means
-// DefaultBreaker; each zero field takes the default written beside it.
+// Breaker is the per-host admission policy: a circuit breaker that opens
+// only when a host is down, not merely degraded, refuses calls in
+// microseconds while it is, and lets traffic back within a Cooldown of the
+// host healing. Its zero value means DefaultBreaker; each zero field takes
+// the default written beside it.
 //
-// The defaults suit a service client: the breaker opens when at least half
-// of at least 10 attempts in the last 10 seconds failed with a retryable
-// failure (5xx, network error, timeout), or when 20 attempts in a row did
-// (a total outage need not wait for the window), refuses calls for 5 seconds, then
-// lets 3 probes through; it closes when they all succeed and opens again if
-// one fails. That is .NET's standard resilience handler's shape (ratio over a
-// sampling window, with a minimum throughput and a short break) with a lower
-// minimum throughput, so that clients with modest traffic are protected too.
+// The aim is never to be worse than a plain client: while a host answers
+// some calls, refusing them loses those answers. So the breaker opens on a
+// run of failures that is improbable at the success rate the host showed
+// before it (25 failures in a row for a host that was healthy, 66 for one
+// that answered 10%), not at a failure ratio such as .NET's 10% or
+// Polly's 50%. Open, it probes: one call after a hold of a quarter of the
+// outage's age, from ProbeInterval up to Cooldown, or as long as the
+// server's Retry-After asked, up to Retry.MaxWait. A successful probe
+// closes it, and the share of calls admitted then grows from half to all
+// over RampUp. The scenario matrix in bench/RESULTS.md measures these
+// defaults against a plain client; admission.go explains the choice.
 type Breaker struct {
-	// FailureRatio opens the breaker when failures / samples in Window
-	// reaches it. 0 means 0.5.
+	// FailureRatio also opens the breaker when failures / samples in
+	// Window reaches it, once there are MinRequests samples. 0 means 1:
+	// only a window of nothing but failures, which the run of failures
+	// normally detects first. A ratio such as 0.5 refuses calls that a
+	// plain client would have had answered.
 	FailureRatio float64
-	// MinRequests is the least number of samples in Window before the
-	// ratio is considered. 0 means 10.
+	// MinRequests is the least number of samples in Window before
+	// FailureRatio is considered. 0 means 100.
 	MinRequests uint32
-	// ConsecutiveFailures opens the breaker at once after this many
-	// retryable failures in a row, without waiting for the successes of
-	// the minutes before the outage to age out of Window. A partial outage
-	// rarely produces such a run (at a 50% failure rate, 20 in a row has
-	// odds of one in a million). 0 means 2 × MinRequests.
+	// ConsecutiveFailures is the shortest run of retryable failures that
+	// opens the breaker, the run for a host that answered (nearly) all
+	// its recent calls: a total outage is detected in that many attempts.
+	// For a host with a lower recent success rate s, the run is
+	// ln(1/1000)/ln(1−s), up to four times ConsecutiveFailures, so that a
+	// host that still answers some calls is not cut off by chance.
+	// 0 means 25.
 	ConsecutiveFailures uint32
-	// Window is the rolling sampling window, counted in buckets of a tenth
-	// of it. 0 means 10s.
+	// Window is the rolling sampling window of FailureRatio, counted in
+	// buckets of a tenth of it. 0 means 10s.
 	Window time.Duration
-	// Cooldown is how long an open breaker refuses calls before letting
-	// probes through. 0 means 5s.
+	// Cooldown is the longest an open breaker holds between two probes,
+	// so a host that heals is seen within it. 0 means 250ms.
 	Cooldown time.Duration
-	// Probes is how many calls a half-open breaker lets through at once;
-	// that many successes in a row close it. 0 means 3.
+	// ProbeInterval is the shortest hold between probes, at the start of
+	// an outage; the hold is a quarter of the outage's age, between
+	// ProbeInterval and Cooldown. 0 means 10ms.
+	ProbeInterval time.Duration
+	// Probes is how many calls a probing breaker lets through at once;
+	// that many successes in a row close it. 0 means 1.
 	Probes uint32
-	// MaxHosts bounds the number of per-host breakers kept; when full, the
+	// RampUp is the longest ramp-up after the breaker closes: the share of
+	// calls admitted grows from half to all over a quarter of the time
+	// the breaker was open, at most RampUp. 0 means 250ms; -1 disables
+	// ramp-up.
+	RampUp time.Duration
+	// MaxHosts bounds the number of per-host states kept; when full, the
 	// least recently used one is evicted. 0 means 1024.
 	MaxHosts int
-	// IdleTTL evicts the breaker of a host not called for this long.
+	// IdleTTL evicts the state of a host not called for this long.
 	// 0 means 10m.
 	IdleTTL time.Duration
-	// Disabled turns the breakers off.
+	// Disabled turns admission off: every attempt is sent.
 	Disabled bool
 }
 
 // DefaultBreaker is the breaker policy of a client built without WithBreaker.
 var DefaultBreaker = Breaker{
-	FailureRatio:        0.5,
-	MinRequests:         10,
-	ConsecutiveFailures: 20,
+	FailureRatio:        1,
+	MinRequests:         100,
+	ConsecutiveFailures: 25,
 	Window:              10 * time.Second,
-	Cooldown:            5 * time.Second,
-	Probes:              3,
+	Cooldown:            250 * time.Millisecond,
+	ProbeInterval:       10 * time.Millisecond,
+	Probes:              1,
+	RampUp:              250 * time.Millisecond,
 	MaxHosts:            1024,
 	IdleTTL:             10 * time.Minute,
 }
@@ -145,6 +172,7 @@ type config struct {
 	secrets     []string
 	store       BreakerStore
 	rand        func() float64 // in [0, 1); tests replace it
+	clock       clock          // tests replace it
 	err         error          // first invalid option, returned by every request
 }
 
@@ -154,6 +182,7 @@ func newConfig(opts []Option) *config {
 		breaker:   DefaultBreaker,
 		bodyLimit: DefaultErrorBodyLimit,
 		rand:      rand.Float64,
+		clock:     realClock{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -205,15 +234,22 @@ func WithBreaker(b Breaker) Option {
 		switch {
 		case b.FailureRatio < 0 || b.FailureRatio > 1:
 			c.invalid("Breaker.FailureRatio is %v; it must be in (0, 1]", b.FailureRatio)
-		case b.Window < 0 || b.Cooldown < 0 || b.IdleTTL < 0 || b.MaxHosts < 0:
+		case b.Window < 0 || b.Cooldown < 0 || b.ProbeInterval < 0 || b.IdleTTL < 0 || b.MaxHosts < 0:
 			c.invalid("Breaker durations and MaxHosts must not be negative; use Disabled to turn breakers off")
+		case b.RampUp < -1:
+			c.invalid("Breaker.RampUp is %s; use -1 to disable ramp-up", b.RampUp)
 		}
 		orDefault(&b.FailureRatio, d.FailureRatio)
 		orDefault(&b.MinRequests, d.MinRequests)
-		orDefault(&b.ConsecutiveFailures, 2*b.MinRequests)
+		orDefault(&b.ConsecutiveFailures, d.ConsecutiveFailures)
 		orDefault(&b.Window, d.Window)
 		orDefault(&b.Cooldown, d.Cooldown)
+		orDefault(&b.ProbeInterval, d.ProbeInterval)
 		orDefault(&b.Probes, d.Probes)
+		orDefault(&b.RampUp, d.RampUp)
+		if b.RampUp < 0 {
+			b.RampUp = 0
+		}
 		orDefault(&b.MaxHosts, d.MaxHosts)
 		orDefault(&b.IdleTTL, d.IdleTTL)
 		c.breaker = b

@@ -1,11 +1,16 @@
 package resilient
 
+// This file holds the retry policy: Backoff, decide (a pure function from
+// an attempt's outcome and the call's facts to "retry after d" or "stop,
+// and why"), and next, the step after each attempt that applies the
+// decision: it spends the retry budget, keeps the failed response for the
+// final error, and waits.
+
 import (
 	"context"
 	"errors"
 	"math"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/resilient-http/resilient/internal/body"
@@ -27,88 +32,146 @@ func Backoff(n int, minWait, maxWait time.Duration, r float64) time.Duration {
 	return time.Duration(r * ceiling)
 }
 
-// checkRetry is the go-retryablehttp CheckRetry hook, and the whole retry
-// policy: after each attempt it classifies the outcome, checks that the
-// request may be sent again, computes the wait (server's Retry-After or
-// RateLimit first, else jittered backoff), stops early when the wait would
-// cross the deadline, the breaker is open or the retry budget is spent, and
-// then waits. The wait happens here and not in go-retryablehttp's Backoff
-// hook because Backoff receives no context (and no response after a
-// network failure), so it cannot see the deadline or the call's state.
-func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	c := callFrom(ctx)
-	if c == nil || c.refused != nil || ctx.Err() != nil {
-		return false, nil
+// facts is what the retry decision needs to know of a call besides its
+// latest outcome.
+type facts struct {
+	attempts    int       // attempts sent so far
+	idempotent  bool      // safe to send twice (method or Idempotency-Key)
+	replayable  bool      // the body can be sent again
+	deadline    time.Time // the call's deadline; zero for none
+	hostFailing bool      // the host's admission refuses calls now
+}
+
+// decision is what decide concludes: retry after wait, or stop. stop says
+// why retrying stopped early; it is nil when the outcome itself ends the
+// call (success, a permanent failure, retries used up).
+type decision struct {
+	retry      bool
+	wait       time.Duration
+	retryAfter time.Duration // what the server asked for, when it asked
+	stop       error
+}
+
+// errHostFailing is decide's reason when the host's admission refuses
+// calls; next turns it into the host's *CircuitOpenError.
+var errHostFailing = errors.New("host failing")
+
+// deadlineMargin is the least time left for an attempt after a wait: a
+// retry that would start closer to the deadline than this is not made.
+const deadlineMargin = 10 * time.Millisecond
+
+// decide is the retry policy, a pure function of the latest outcome, the
+// call's facts, the time and a random number in [0, 1) for the jitter. It
+// retries a retryable outcome of a request that may be sent again (an
+// idempotent one, or one the failure proves never reached the server),
+// within Retry.Max, after the server's Retry-After or RateLimit delay or
+// else a jittered backoff; it stops early, with a reason, when the server
+// asks for longer than MaxWait, when the wait would leave no time before
+// the deadline, or when the host is failing.
+func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision {
+	if Classify(last.resp, last.err) != Retryable || f.attempts > p.Max || !f.replayable {
+		return decision{}
 	}
-	if ue, ok := err.(*url.Error); ok {
-		err = ue.Err
+	if !f.idempotent && (last.err == nil || !neverSent(last.err)) {
+		return decision{}
 	}
-	if Classify(resp, err) != Retryable {
-		return false, nil
-	}
-	r := t.cfg.retry
-	if c.attempts > r.Max || !c.replayable {
-		return false, nil
-	}
-	if !c.idempotent && (err == nil || !neverSent(err)) {
-		return false, nil
-	}
-	now := time.Now()
-	var wait time.Duration
+	var d decision
 	asked := false
-	if resp != nil {
-		if d, ok := headers.ServerDelay(resp.Header, now); ok {
-			c.retryAfter, wait, asked = d, d, true
-			if d > r.MaxWait {
-				return t.stopRetry(ctx, c, ErrRetryAfterTooLong)
+	if last.resp != nil {
+		if w, ok := headers.ServerDelay(last.resp.Header, now); ok {
+			d.retryAfter, d.wait, asked = w, w, true
+			if w > p.MaxWait {
+				d.stop = ErrRetryAfterTooLong
+				return d
 			}
 		}
 	}
 	if !asked {
-		wait = Backoff(c.attempts-1, r.MinWait, r.MaxWait, t.cfg.rand())
+		d.wait = Backoff(f.attempts-1, p.MinWait, p.MaxWait, rnd)
 	}
-	if dl, ok := ctx.Deadline(); ok && !now.Add(wait).Before(dl) {
+	if !f.deadline.IsZero() && !now.Add(d.wait+deadlineMargin).Before(f.deadline) {
+		d.stop = ErrDeadline
 		if asked {
-			return t.stopRetry(ctx, c, ErrRetryAfterTooLong)
+			d.stop = ErrRetryAfterTooLong
 		}
-		return t.stopRetry(ctx, c, ErrDeadline)
+		return d
 	}
-	if c.host.cb != nil && c.host.openNow() {
-		return t.stopRetry(ctx, c, c.host.openError(nil))
+	if f.hostFailing {
+		d.stop = errHostFailing
+		return d
 	}
-	if c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
-		return t.stopRetry(ctx, c, ErrRetryBudgetExhausted)
-	}
-	c.keep(resp)
-	t.tel.retrying(ctx, c, wait, reason(resp, err))
-	if wait > 0 {
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			c.stop = ctx.Err()
-			return false, nil
-		case <-timer.C:
-		}
-	}
-	return true, nil
+	d.retry = true
+	return d
 }
 
-// stopRetry ends the retries for why, recording it for the final error.
-func (t *Transport) stopRetry(ctx context.Context, c *call, why error) (bool, error) {
-	c.stop = why
-	t.tel.stopped(ctx, c, why)
-	return false, nil
+// next runs after each attempt and reports whether to send another. It
+// applies decide: on a stop it records the reason; on a retry it spends
+// one from the host's retry budget (or stops with
+// ErrRetryBudgetExhausted), keeps the failed response for the final error
+// and waits, stopping if the call's context ends first.
+func (c *call) next() bool {
+	t := c.t
+	if c.refused != nil {
+		c.stop = c.refused
+		return false
+	}
+	if c.Context.Err() != nil {
+		return false
+	}
+	now := t.cfg.clock.Now()
+	dl, _ := c.Context.Deadline()
+	d := decide(&t.cfg.retry, c.last, facts{
+		attempts:    c.attempts,
+		idempotent:  c.idempotent,
+		replayable:  c.replayable,
+		deadline:    dl,
+		hostFailing: c.host.failing(),
+	}, now, t.cfg.rand())
+	if d.retryAfter > 0 {
+		c.retryAfter = d.retryAfter
+	}
+	if d.retry && c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
+		d = decision{stop: ErrRetryBudgetExhausted}
+	}
+	if !d.retry {
+		if d.stop == errHostFailing {
+			d.stop = c.host.openError(now, "")
+		}
+		if d.stop != nil {
+			c.stop = d.stop
+			t.tel.stopped(c, c, d.stop)
+		}
+		return false
+	}
+	c.keep()
+	t.tel.retrying(c, c, d.wait, reason(c.last))
+	if !t.cfg.clock.Sleep(c.Context, d.wait) {
+		c.stop = c.Context.Err()
+		return false
+	}
+	return true
+}
+
+// checkRetry is go-retryablehttp's CheckRetry hook: next, for the call
+// that ctx belongs to. It waits itself, rather than in go-retryablehttp's
+// Backoff hook, because Backoff receives no context (and no response
+// after a network failure), so it cannot see the deadline or the call.
+func checkRetry(ctx context.Context, _ *http.Response, _ error) (bool, error) {
+	c := callFrom(ctx)
+	if c == nil {
+		return false, nil
+	}
+	return c.next(), nil
 }
 
 // reason describes a failed attempt in a few words, for logs and events.
-func reason(resp *http.Response, err error) string {
-	if err != nil {
+func reason(last result) string {
+	if err := last.err; err != nil {
 		var te interface{ Timeout() bool }
 		if errors.As(err, &te) && te.Timeout() {
 			return "timeout"
 		}
 		return err.Error()
 	}
-	return body.Excerpt([]byte(resp.Status), maxStatus)
+	return body.Excerpt([]byte(last.resp.Status), maxStatus)
 }

@@ -213,15 +213,36 @@ func TestTransport_RoundTrip_honoursRetryAfter(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	c := newClient(t, WithRetry(Retry{MinWait: time.Millisecond}))
-	start := time.Now()
+	clk := newFakeClock()
+	c := newClient(t, WithRetry(Retry{MinWait: time.Millisecond}), withClock(clk))
 	resp, err := c.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if waited := time.Since(start); waited < time.Second {
-		t.Errorf("retried after %s; the server asked for 1s and Retry-After must never be shortened", waited)
+	if w := clk.waits(); len(w) != 1 || w[0] != time.Second {
+		t.Errorf("waits %v; the server asked for 1s and Retry-After must never be shortened", w)
+	}
+}
+
+func TestTransport_RoundTrip_backoffIsJitteredExponentialUpToMaxWait(t *testing.T) {
+	srv := newServer(t, status(503, "busy"))
+	clk := newFakeClock()
+	r := Retry{Max: 6, MinWait: 100 * time.Millisecond, MaxWait: time.Second, Budget: RetryBudget{Disabled: true}}
+	c := newClient(t, WithRetry(r), withClock(clk), withRand(half), WithBreaker(Breaker{Disabled: true}))
+	if _, err := c.Get(srv.URL); Attempts(err) != 7 {
+		t.Fatalf("err = %v, want 7 attempts", err)
+	}
+	// Half of the ceiling: 100ms·2ⁿ, capped at 1s.
+	want := []time.Duration{50, 100, 200, 400, 500, 500}
+	got := clk.waits()
+	if len(got) != len(want) {
+		t.Fatalf("waits %v, want %v ms", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Errorf("wait %d = %s, want %dms", i, got[i], want[i])
+		}
 	}
 }
 

@@ -94,6 +94,7 @@ type telemetry struct {
 	breakerRefusals metric.Int64Counter
 	transitions     metric.Int64Counter
 	state           metric.Int64UpDownCounter
+	meter           metric.Meter
 }
 
 type optState uint8
@@ -128,6 +129,7 @@ func newTelemetry(cfg *config) *telemetry {
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(instrumentationName)
+	t.meter = m
 	// Instrument errors come only from invalid names; ours are constant and
 	// valid, and the returned instruments are usable no-ops on error.
 	t.retries, _ = m.Int64Counter("resilient.retries",
@@ -298,6 +300,9 @@ func (t *telemetry) refused(ctx context.Context, c *call, e *CircuitOpenError) {
 		attribute.String("resilient.breaker.state", e.State),
 		attribute.Bool("resilient.breaker.remote", e.Remote),
 	}
+	if e.Reason != "" {
+		attrs = append(attrs, attribute.String("resilient.breaker.reason", e.Reason))
+	}
 	if !e.Until.IsZero() {
 		attrs = append(attrs, attribute.String("resilient.breaker.until", e.Until.UTC().Format(time.RFC3339Nano)))
 	}
@@ -338,9 +343,36 @@ func (t *telemetry) hostDropped(h *host) {
 	}
 }
 
+// observeAdmission reports, at each metric collection, the share of
+// attempts each host admits (resilient.admission: 1 closed, 0 open, in
+// between while ramping up). It returns the function that stops it.
+func (t *telemetry) observeAdmission(hosts *registry, clk clock) func() {
+	g, err := t.meter.Float64ObservableGauge("resilient.admission",
+		metric.WithUnit("1"),
+		metric.WithDescription("Share of attempts each host's admission lets through: 1 when closed, 0 when open (probes aside), between while ramping up after an outage."))
+	if err != nil {
+		return func() {}
+	}
+	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		now := clk.Now()
+		hosts.each(func(h *host) {
+			if h.cb != nil {
+				o.ObserveFloat64(g, h.admission(now), metric.WithAttributeSet(h.attrs))
+			}
+		})
+		return nil
+	}, g)
+	if err != nil {
+		return func() {}
+	}
+	return func() { _ = reg.Unregister() }
+}
+
 // breakerTransition counts and logs a transition. It runs under gobreaker's
 // lock: it must not call the breaker. gobreaker does not say which call
-// caused it, so the log line names the host, not a trace.
+// caused it, so the log line names the host, not a trace. The edges of an
+// outage (opening from closed, closing) are logged at Warn; the flips
+// between open and half-open of each probe at Debug.
 func (t *telemetry) breakerTransition(h *host, from, to string) {
 	ctx := context.Background()
 	t.state.Add(ctx, -1, metric.WithAttributeSet(h.withState(from)))
@@ -348,8 +380,12 @@ func (t *telemetry) breakerTransition(h *host, from, to string) {
 	t.transitions.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(
 		semconv.ServerAddress(h.key.host), serverPort(h.key.port),
 		attribute.String("resilient.breaker.from", from), attribute.String("resilient.breaker.to", to))))
-	if l := t.cfg.logger; l != nil {
-		l.LogAttrs(ctx, slog.LevelWarn, "resilient: circuit breaker "+to,
+	level := slog.LevelDebug
+	if from == "closed" || to == "closed" {
+		level = slog.LevelWarn
+	}
+	if l := t.cfg.logger; l != nil && l.Enabled(ctx, level) {
+		l.LogAttrs(ctx, level, "resilient: circuit breaker "+to,
 			slog.String("host", h.name), slog.String("from", from), slog.String("to", to))
 	}
 }

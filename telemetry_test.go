@@ -377,8 +377,8 @@ func TestTelemetry_retryBudgetAndBreaker_eventsAndMetrics(t *testing.T) {
 	e := newTelEnv(t)
 	srv := newTelServer(t, telFail(1000))
 
-	// One retry per window, plus a share too small to count: two retries
-	// fit (0 < 1.0001, 1 < 1.0001), the third is refused.
+	// One retry per window, or a share too small to count: one retry fits
+	// (0 < max(1, 0.0001)), the second is refused.
 	c := e.client(t, WithRetry(Retry{Max: 3, Budget: RetryBudget{Ratio: 0.0001, MinRetries: 1, Window: time.Minute}}),
 		WithBreaker(Breaker{Disabled: true}))
 	_, err := c.Get(srv.URL + "/budget")
@@ -391,9 +391,9 @@ func TestTelemetry_retryBudgetAndBreaker_eventsAndMetrics(t *testing.T) {
 	}
 	e.rec.Reset()
 
-	// The breaker opens after two failures out of two, then refuses.
+	// The breaker opens after two failures in a row, then refuses.
 	b := e.client(t, WithRetry(Retry{Max: -1}),
-		WithBreaker(Breaker{FailureRatio: 0.5, MinRequests: 2, Cooldown: time.Minute}))
+		WithBreaker(Breaker{ConsecutiveFailures: 2, ProbeInterval: time.Minute, Cooldown: time.Minute}))
 	for range 2 {
 		if _, err := b.Get(srv.URL + "/breaker"); StatusCode(err) != 500 {
 			t.Fatalf("err = %v, want a 500", err)
@@ -436,7 +436,7 @@ func TestTelemetry_retryBudgetAndBreaker_eventsAndMetrics(t *testing.T) {
 		attrs []attribute.KeyValue
 		want  int64
 	}{
-		{"resilient.retries", []attribute.KeyValue{host}, 2},
+		{"resilient.retries", []attribute.KeyValue{host}, 1},
 		{"resilient.retry_budget.refusals", []attribute.KeyValue{host}, 1},
 		{"resilient.breaker.refusals", []attribute.KeyValue{host}, 1},
 		{"resilient.breaker.transitions", []attribute.KeyValue{attribute.String("resilient.breaker.from", "closed"), attribute.String("resilient.breaker.to", "open")}, 1},
@@ -454,9 +454,10 @@ func TestTelemetry_retryBudgetAndBreaker_eventsAndMetrics(t *testing.T) {
 	if v := telPortOf(t, rm, "resilient.retries"); v.Type() != attribute.INT64 {
 		t.Errorf("server.port on resilient.retries is a %v, want an int", v.Type())
 	}
-	// otelhttp's histogram counts every attempt: 3 on the budget call, 2 on the breaker.
-	if got := telHistogramCount(rm, "http.client.request.duration"); got != 5 {
-		t.Errorf("http.client.request.duration counted %d attempts, want 5", got)
+	// otelhttp's histogram counts every attempt: 2 on the budget call (one
+	// retry fits), 2 on the breaker.
+	if got := telHistogramCount(rm, "http.client.request.duration"); got != 4 {
+		t.Errorf("http.client.request.duration counted %d attempts, want 4", got)
 	}
 }
 
@@ -528,7 +529,8 @@ func telHistogramCount(rm metricdata.ResourceMetrics, name string) uint64 {
 func TestTelemetry_logLines(t *testing.T) {
 	e := newTelEnv(t)
 	srv := newTelServer(t, telFail(1000))
-	c := e.client(t, WithRetry(Retry{Max: 1}), WithBreaker(Breaker{FailureRatio: 1, MinRequests: 2, Cooldown: time.Minute}))
+	c := e.client(t, WithRetry(Retry{Max: 1}),
+		WithBreaker(Breaker{ConsecutiveFailures: 2, ProbeInterval: time.Minute, Cooldown: time.Minute}))
 
 	_, err := c.Get(srv.URL + "/orders?page=2")
 	var se *StatusError
@@ -559,7 +561,7 @@ func TestTelemetry_logLines(t *testing.T) {
 		t.Errorf("refusal line %v: want INFO with the refused call's trace %s", f, TraceID(err))
 	}
 	opened := e.logs.lines(t, "resilient: circuit breaker open")
-	if len(opened) != 1 || opened[0]["level"] != "WARN" || opened[0]["host"] != "http://"+srv.Listener.Addr().String() {
+	if len(opened) != 1 || opened[0]["level"] != "WARN" || opened[0]["from"] != "closed" || opened[0]["host"] != "http://"+srv.Listener.Addr().String() {
 		t.Errorf("breaker lines %v, want one WARN naming the host", opened)
 	}
 

@@ -164,9 +164,10 @@ type instance struct {
 	logs   *logBuffer
 }
 
-// testBreaker opens after 5 failures and stays open for cooldown.
+// testBreaker opens after 5 failures in a row and holds for cooldown
+// between probes; no ramp-up.
 func testBreaker(cooldown time.Duration) resilient.Breaker {
-	return resilient.Breaker{MinRequests: 5, Cooldown: cooldown, Window: 10 * time.Second, Probes: 1}
+	return resilient.Breaker{ConsecutiveFailures: 5, ProbeInterval: cooldown, Cooldown: cooldown, RampUp: -1}
 }
 
 func newInstance(t testing.TB, redisAddr, name string, b resilient.Breaker, extra ...func(*redisstore.Options)) *instance {

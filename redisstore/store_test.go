@@ -38,7 +38,7 @@ func TestStore_openOnOneInstanceRefusesTheOthersWithin100ms(t *testing.T) {
 	waitConnected(t, a, b, c)
 
 	if n := a.tripLocally(t, dep.URL); n != 5 {
-		t.Errorf("a sent %d calls before its breaker opened, want MinRequests = 5", n)
+		t.Errorf("a sent %d calls before its breaker opened, want ConsecutiveFailures = 5", n)
 	}
 	opened, ok := a.rec.lastPublished(dep.host(), true)
 	if !ok {

@@ -1,6 +1,6 @@
 // Package budget implements a retry budget: over a short rolling window,
 // retries to a host may add at most a set share of the calls made to it,
-// plus a small number whatever the traffic, as Finagle's RetryBudget does
+// or a small number whatever the traffic when that is more, as Finagle's RetryBudget does
 // (Envoy's retry_budget and gRPC's retry throttling serve the same end).
 // The window is short on purpose: the successes banked before an outage
 // pay for at most one window of retries once it starts.
@@ -16,7 +16,9 @@ import (
 const buckets = 10
 
 // Budget counts calls and retries over a rolling window. A retry is allowed
-// while retries in the window stay below min + ratio × calls in the window.
+// while retries in the window stay below max(min, ratio × calls in the
+// window). The floor is not added to the share: under load, retries add at
+// most ratio to the traffic, exactly.
 // It is safe for concurrent use.
 type Budget struct {
 	ratio  float64
@@ -32,7 +34,7 @@ type Budget struct {
 }
 
 // New returns a Budget that lets retries add ratio of the calls seen in
-// window, plus min retries per window whatever the traffic.
+// window, or min retries per window when that is more.
 func New(ratio float64, min int, window time.Duration) *Budget {
 	return &Budget{ratio: ratio, min: float64(min), period: max(int64(window/buckets), int64(time.Millisecond))}
 }
@@ -73,7 +75,7 @@ func (b *Budget) TryRetry(now int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i := b.advance(now)
-	if float64(b.retrySum) >= b.min+b.ratio*float64(b.callSum) {
+	if float64(b.retrySum) >= max(b.min, b.ratio*float64(b.callSum)) {
 		return false
 	}
 	b.retries[i]++

@@ -12,23 +12,31 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const sec = int64(time.Second)
 
-func TestBudget_allowsRatioOfCallsPlusMin(t *testing.T) {
-	b := New(0.2, 3, time.Second)
-	now := 10 * sec
-	for i := 0; i < 100; i++ {
-		b.Call(now)
-	}
-	allowed := 0
-	for i := 0; i < 100; i++ {
-		if b.TryRetry(now) {
-			allowed++
+func TestBudget_allowsRatioOfCallsOrMin(t *testing.T) {
+	for _, tc := range []struct {
+		calls, want int
+	}{
+		{100, 20}, // 20% of the calls; the floor is not added
+		{10, 3},   // the floor, above 20% of 10
+		{0, 3},
+	} {
+		b := New(0.2, 3, time.Second)
+		now := 10 * sec
+		for i := 0; i < tc.calls; i++ {
+			b.Call(now)
 		}
-	}
-	if allowed != 23 {
-		t.Errorf("%d retries allowed for 100 calls, want 3 + 20%% = 23", allowed)
-	}
-	if c, r := b.Counts(now); c != 100 || r != 23 {
-		t.Errorf("Counts = %d calls, %d retries", c, r)
+		allowed := 0
+		for i := 0; i < 100; i++ {
+			if b.TryRetry(now) {
+				allowed++
+			}
+		}
+		if allowed != tc.want {
+			t.Errorf("%d retries allowed for %d calls, want max(3, 20%%) = %d", allowed, tc.calls, tc.want)
+		}
+		if c, r := b.Counts(now); c != tc.calls || r != tc.want {
+			t.Errorf("Counts = %d calls, %d retries", c, r)
+		}
 	}
 }
 
@@ -86,7 +94,7 @@ func TestBudget_concurrentUseNeverOverspends(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if allowed != 105 {
-		t.Errorf("%d retries allowed, want exactly 5 + 10%% of 1000 = 105", allowed)
+	if allowed != 100 {
+		t.Errorf("%d retries allowed, want exactly max(5, 10%% of 1000) = 100", allowed)
 	}
 }

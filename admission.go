@@ -1,0 +1,359 @@
+package resilient
+
+// This file holds per-host admission: whether an attempt to a host may be
+// sent now, and what each attempt's outcome teaches about the host.
+//
+// # The promise: never worse than a plain client
+//
+// A refused call is a call that cannot succeed, so refusing is only worth
+// it when almost nothing would succeed anyway. Admission therefore has
+// three regimes, around a gobreaker circuit breaker that detects sustained
+// failure and is the state users see (closed, open, half-open):
+//
+//  1. Closed: every attempt is sent. gobreaker opens on a run of failures
+//     that would be improbable (odds below 1 in 1000) at the success rate
+//     the host showed before the run: 25 in a row for a host that answered
+//     nearly everything, 66 for one that answered 10% (tripRun). A fixed
+//     run of 25 opened about once per 140 attempts on a host answering 10%,
+//     and each open refused calls a plain client would have had; the
+//     50%-ratio breaker this replaces opened at 60% failures and then
+//     refused the 40% that would have succeeded. Only failures that show
+//     the host unhealthy count (500, 502, 503, 504, network failures,
+//     attempt timeouts: see verdict); a 4xx shows a live host and counts as
+//     a success; the caller's own cancellation counts as nothing. Attempts
+//     are counted, not calls: a call's outcome comes only after its
+//     backoffs, so counting calls would let a further 100 ms of traffic
+//     into a dead host before it opens, and a retry that fails is as much
+//     evidence as a first attempt.
+//  2. Open: calls are refused in microseconds, without a lock, but for
+//     probes, one at a time (Breaker.Probes), each after a hold of a
+//     quarter of the outage's age, from ProbeInterval (10ms) to Cooldown
+//     (250ms), ±20% jitter (probeHold). A blip is probed within
+//     milliseconds; an outage of seconds costs about 4 probes a second, and
+//     its end is seen within a Cooldown. This is Envoy's outlier detection
+//     and Finagle's failure accrual, growing the hold, but in time rather
+//     than in counts: the hold never reaches 5 s, which in the old breaker
+//     lost a healed host 2.5 s of traffic on average. A server that said
+//     when to come back (Retry-After on the failure that opened the
+//     breaker, or on a failed probe) is held that long instead, up to
+//     Retry.MaxWait, as resilience4j's transitionToOpenAndWaitFor and
+//     Polly's RetryAfter do. A successful probe closes the breaker.
+//  3. Ramp-up: after closing, the share of attempts admitted grows from half
+//     to all over a quarter of the time the breaker was open, at most
+//     RampUp (250ms), as Envoy's slow start does, so that a host back from
+//     an outage does not meet the whole backlog at once, and a blip costs
+//     almost no ramp.
+//
+// Google SRE's adaptive throttling (reject with probability
+// (requests − K·accepts)/(requests + 1)) was studied and not taken: its
+// steady state rejects nearly everything once fewer than 1/K of requests
+// succeed, so with K = 2 it would refuse most calls to a host answering
+// 40%, which a plain client gets. bench/RESULTS.md has the scenario matrix
+// that chose these defaults, against a plain client in the same run.
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/resilient-http/resilient/internal/budget"
+)
+
+// stateNames names gobreaker's states in the order of its constants.
+var stateNames = [...]string{gobreaker.StateClosed: "closed", gobreaker.StateHalfOpen: "half-open", gobreaker.StateOpen: "open"}
+
+// Failure reports given to gobreaker's done callback: errFailure counts
+// against the host, errExcluded is neither success nor failure (the
+// caller's own cancellation).
+var (
+	errFailure  = errors.New("retryable failure")
+	errExcluded = errors.New("excluded")
+)
+
+// rampFloor is the share of attempts admitted when ramp-up begins.
+const rampFloor = 0.5
+
+// host holds what the client keeps per scheme+host+port: admission state,
+// the retry budget, and when it was last used. Its fields are atomics, so
+// that refusing a call while the host is down takes no lock.
+type host struct {
+	t      *Transport
+	key    hostKey
+	name   string // key.String(), computed once
+	cb     *gobreaker.TwoStepCircuitBreaker[struct{}]
+	budget *budget.Budget
+	attrs  attribute.Set // metric attributes: server.address, server.port, url.scheme
+
+	lastUsed    atomic.Int64 // unix nanos
+	state       atomic.Int32 // gobreaker.State last reported by OnStateChange
+	holdUntil   atomic.Int64 // while open: unix nanos before which no probe goes
+	openedAt    atomic.Int64 // unix nanos when the breaker last opened from closed
+	ok, failed  atomic.Int64 // recent successes, and failures whose run a success ended (see observe)
+	run         atomic.Int64 // failures since the last success
+	rampStart   atomic.Int64 // unix nanos; ramp-up runs from rampStart to rampEnd
+	rampEnd     atomic.Int64
+	serverWait  atomic.Int64 // nanoseconds the last failure asked to wait (Retry-After)
+	serverHeld  atomic.Bool  // the current hold is the server's
+	remoteUntil atomic.Int64 // unix nanos; until when another instance's open is in force
+	remoteTrip  atomic.Bool  // the open being applied comes from another instance
+}
+
+// newHost builds the admission state and budget for k.
+func (t *Transport) newHost(k hostKey) *host {
+	h := &host{t: t, key: k, name: k.String()}
+	b := t.cfg.breaker
+	if !b.Disabled {
+		h.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+			Name: h.name,
+			// Probes at a time; that many successes close it.
+			MaxRequests:  b.Probes,
+			Interval:     b.Window,
+			BucketPeriod: b.Window / 10,
+			// Open time is ours (holdUntil): gobreaker lets the next
+			// caller through as a probe as soon as we do.
+			Timeout: time.Nanosecond,
+			ReadyToTrip: func(c gobreaker.Counts) bool {
+				samples := c.TotalSuccesses + c.TotalFailures
+				return int64(c.ConsecutiveFailures) >= h.tripRun() || samples >= b.MinRequests &&
+					float64(c.TotalFailures) >= b.FailureRatio*float64(samples)
+			},
+			IsExcluded: func(err error) bool { return err == errExcluded },
+			// Called with gobreaker's mutex held: record, never call back.
+			OnStateChange: func(_ string, from, to gobreaker.State) { h.changed(from, to) },
+		})
+	}
+	r := t.cfg.retry
+	if !r.Budget.Disabled && r.Max > 0 {
+		h.budget = budget.New(r.Budget.Ratio, r.Budget.MinRetries, r.Budget.Window)
+	}
+	t.tel.hostAdded(h)
+	return h
+}
+
+// admit decides whether an attempt to h may be sent at now. When it may,
+// done reports the attempt's outcome (see verdict) and must be called
+// once; done is nil when breakers are disabled.
+func (h *host) admit(now time.Time) (done func(error), refusal *CircuitOpenError) {
+	if h.cb == nil {
+		return nil, nil
+	}
+	n := now.UnixNano()
+	switch gobreaker.State(h.state.Load()) {
+	case gobreaker.StateOpen:
+		// Refuse without taking gobreaker's lock: under load, refused
+		// calls would otherwise queue on it.
+		if n < h.holdUntil.Load() {
+			return nil, h.openError(now, "")
+		}
+	case gobreaker.StateClosed:
+		if share := h.rampShare(n); share < 1 && h.t.cfg.rand() >= share {
+			return nil, h.openError(now, reasonRamp)
+		}
+	}
+	d, err := h.cb.Allow()
+	if err != nil {
+		if errors.Is(err, gobreaker.ErrTooManyRequests) {
+			return nil, h.openError(now, reasonProbing)
+		}
+		return nil, h.openError(now, "")
+	}
+	return d, nil
+}
+
+// failing reports whether h refuses calls now, other than to probe: its
+// breaker is open and holding. It takes no lock.
+func (h *host) failing() bool {
+	return h.cb != nil && gobreaker.State(h.state.Load()) == gobreaker.StateOpen &&
+		h.t.cfg.clock.Now().UnixNano() < h.holdUntil.Load()
+}
+
+// rampShare is the share of attempts admitted at n while ramping up: 1
+// outside ramp-up.
+func (h *host) rampShare(n int64) float64 {
+	end := h.rampEnd.Load()
+	if n >= end {
+		return 1
+	}
+	start := h.rampStart.Load()
+	if n <= start {
+		return rampFloor
+	}
+	return rampFloor + (1-rampFloor)*float64(n-start)/float64(end-start)
+}
+
+// admission is the share of attempts h admits at now, for the metric: 0
+// while open (probes aside), the ramp's share while ramping up, else 1.
+func (h *host) admission(now time.Time) float64 {
+	if h.cb == nil {
+		return 1
+	}
+	switch gobreaker.State(h.state.Load()) {
+	case gobreaker.StateOpen, gobreaker.StateHalfOpen:
+		return 0
+	}
+	return h.rampShare(now.UnixNano())
+}
+
+// noteServerWait records what a failed response asked for (Retry-After),
+// before its failure is reported, so that an open it causes holds that
+// long.
+func (h *host) noteServerWait(d time.Duration) {
+	h.serverWait.Store(int64(d))
+}
+
+// recentSamples bounds the memory of observe: when successes and failures
+// add up to more, both are halved, so that the rate follows the host.
+const recentSamples = 400
+
+// observe records an admitted attempt's verdict in h's recent success
+// rate. A failure joins the rate only once a success ends its run: the
+// run in progress is what tripRun weighs against the rate before it.
+func (h *host) observe(v error) {
+	switch v {
+	case errExcluded:
+	case nil:
+		h.failed.Add(h.run.Swap(0))
+		if ok := h.ok.Add(1); ok+h.failed.Load() > recentSamples {
+			h.ok.Store(ok / 2)
+			h.failed.Store(h.failed.Load() / 2)
+		}
+	default:
+		h.run.Add(1)
+	}
+}
+
+// tripOdds is how improbable a run of failures must be, at the success
+// rate the host showed before it, to open the breaker: one in a thousand.
+const tripOdds = 1e-3
+
+// tripRun is the run of failures that opens h's breaker: the shortest run
+// with odds below tripOdds at the host's recent success rate s, that is
+// ln(tripOdds)/ln(1−s), from Breaker.ConsecutiveFailures up to four times
+// that. A host that answered all or nearly all its recent calls opens
+// after ConsecutiveFailures (25); one that answered 10% needs 66, which a
+// host still answering 10% produces once in 20,000 attempts, where a run of
+// 25 came once in 140.
+func (h *host) tripRun() int64 {
+	floor := int64(h.t.cfg.breaker.ConsecutiveFailures)
+	ok, failed := h.ok.Load(), h.failed.Load()
+	n := ok + failed
+	if n < 20 || failed == 0 {
+		return floor
+	}
+	s := float64(ok) / float64(n)
+	if s >= 0.999 {
+		return floor
+	}
+	need := int64(math.Ceil(math.Log(tripOdds) / math.Log1p(-s)))
+	return min(max(need, floor), 4*floor)
+}
+
+// changed records a gobreaker transition. It runs with gobreaker's mutex
+// held: it records and never calls the breaker.
+func (h *host) changed(from, to gobreaker.State) {
+	t := h.t
+	b := &t.cfg.breaker
+	now := t.cfg.clock.Now()
+	n := now.UnixNano()
+	switch to {
+	case gobreaker.StateOpen:
+		if from == gobreaker.StateClosed {
+			h.openedAt.Store(n)
+		}
+		hold := probeHold(b, time.Duration(n-h.openedAt.Load()))
+		hold = time.Duration(float64(hold) * (0.8 + 0.4*t.cfg.rand()))
+		if from == gobreaker.StateClosed && h.remoteTrip.Load() {
+			// Another instance detected the outage and probes it: hold
+			// until its open ends (at most Cooldown), as if this open
+			// had begun when that one did.
+			hold = max(0, min(time.Duration(h.remoteUntil.Load()-n), b.Cooldown))
+			h.openedAt.Store(n - int64(4*b.Cooldown))
+		}
+		server := time.Duration(h.serverWait.Swap(0))
+		server = min(server, t.cfg.retry.MaxWait)
+		h.serverHeld.Store(server > hold)
+		hold = max(hold, server)
+		h.holdUntil.Store(n + int64(hold))
+		h.rampEnd.Store(0)
+	case gobreaker.StateClosed:
+		ramp := min(b.RampUp, time.Duration(n-h.openedAt.Load())/4)
+		if ramp > 0 {
+			h.rampStart.Store(n)
+			h.rampEnd.Store(n + int64(ramp))
+		}
+	}
+	h.state.Store(int32(to))
+	t.breakerChanged(h, from, to, now)
+}
+
+// probeHold is how long an open breaker holds before its next probe, once
+// the outage is age old: a quarter of its age, from ProbeInterval up to
+// Cooldown. A blip is probed every few milliseconds; a long outage once
+// per Cooldown. With the defaults that is about 17 probes in the first
+// second of an outage and 4 a second after it: in an 8-second outage, 45
+// probes, plus the 25 failures that opened it.
+func probeHold(b *Breaker, age time.Duration) time.Duration {
+	return min(max(age/4, b.ProbeInterval), b.Cooldown)
+}
+
+// Reasons a CircuitOpenError gives, beyond the breaker's state.
+const (
+	reasonOpen    = "failing"
+	reasonProbing = "probing"
+	reasonRamp    = "ramping up after recovery"
+	reasonServer  = "server asked to wait"
+	reasonRemote  = "failing for another instance"
+)
+
+// openError describes a refusal of h at now. reason "" means the breaker
+// is open and holding.
+func (h *host) openError(now time.Time, reason string) *CircuitOpenError {
+	n := now.UnixNano()
+	e := &CircuitOpenError{Host: h.name, State: stateNames[gobreaker.State(h.state.Load())], Reason: reason, at: now,
+		Remote: n < h.remoteUntil.Load()}
+	switch {
+	case reason == reasonRamp:
+		e.Admitted = h.rampShare(n)
+		e.Until = time.Unix(0, h.rampEnd.Load())
+	case reason == reasonProbing:
+		e.State = stateNames[gobreaker.StateHalfOpen]
+	default:
+		e.State = stateNames[gobreaker.StateOpen]
+		e.Until = time.Unix(0, h.holdUntil.Load())
+		switch {
+		case h.serverHeld.Load():
+			e.Reason = reasonServer
+		case e.Remote:
+			e.Reason = reasonRemote
+		default:
+			e.Reason = reasonOpen
+		}
+	}
+	return e
+}
+
+// verdict is what an attempt's outcome tells admission: errFailure for a
+// failure that shows the host unhealthy (an unhealthyStatus, a retryable
+// network failure or timeout), errExcluded for the caller's own
+// cancellation, nil (success) for anything else, 4xx included: the host
+// answered.
+func verdict(c *call, resp *http.Response, err error) error {
+	if err != nil {
+		if c.Context.Err() != nil {
+			return errExcluded
+		}
+		if classifyErr(err) == Retryable {
+			return errFailure
+		}
+		return nil
+	}
+	if unhealthyStatus(resp.StatusCode) {
+		return errFailure
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package resilient
+
+// This file holds one attempt: admission decides whether it may go, it is
+// sent (through otelhttp when traced), bounded in time, its outcome is
+// reported to admission and recorded as the call's latest result.
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/resilient-http/resilient/internal/headers"
+)
+
+// attempt sends one attempt of c. r is the request to send: the caller's
+// with the call as context for the first attempt, go-retryablehttp's
+// rewound copy for the others. A refused attempt is not sent: its body is
+// closed, as http.RoundTripper requires, and the refusal returned.
+func (c *call) attempt(r *http.Request) (*http.Response, error) {
+	t := c.t
+	h := c.host
+	now := t.cfg.clock.Now()
+	done, refusal := h.admit(now)
+	if refusal != nil {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		c.refused = refusal
+		t.tel.refused(c, c, refusal)
+		return nil, refusal
+	}
+	c.refused = nil
+	c.attempts++
+	resp, err := t.send(c, r)
+	if done != nil {
+		v := verdict(c, resp, err)
+		if v == errFailure && resp != nil {
+			if d, ok := headers.ServerDelay(resp.Header, now); ok {
+				h.noteServerWait(d)
+			}
+		}
+		h.observe(v)
+		done(v)
+	}
+	c.last = result{resp: resp, err: err}
+	return resp, err
+}
+
+// send puts one attempt on the network: through otelhttp when the call is
+// traced, bounded by the attempt timeout, with secrets scrubbed from its
+// error.
+func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
+	next := t.base
+	if c.instrumented {
+		next = t.traced
+	}
+	var resp *http.Response
+	var err error
+	if t.ctxTimeout > 0 {
+		resp, err = roundTripWithTimeout(next, r, t.ctxTimeout)
+	} else {
+		resp, err = next.RoundTrip(r)
+		if err != nil && t.headerTimeout > 0 && strings.Contains(err.Error(), "timeout awaiting response headers") {
+			err = &attemptTimeoutError{d: t.headerTimeout, cause: err}
+		}
+	}
+	if err != nil && !c.instrumented {
+		err = c.scrubErr(err) // decorate does it below otelhttp when traced
+	}
+	return resp, err
+}
+
+// attemptTransport is the transport of go-retryablehttp's inner client:
+// every retry goes through it to the call's attempt. It deliberately has
+// no CloseIdleConnections method, so that go-retryablehttp's call to it
+// after every failed call does not empty the connection pool.
+type attemptTransport struct{}
+
+func (attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c := callFrom(r.Context())
+	if c == nil {
+		return nil, errors.New("resilient: attempt without a call context")
+	}
+	return c.attempt(r)
+}

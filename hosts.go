@@ -1,0 +1,135 @@
+package resilient
+
+// This file holds the registry of hosts: one entry per scheme+host+port
+// that a Transport has called, with its admission state and retry budget
+// (host, in admission.go). The registry is bounded: idle hosts are evicted
+// after Breaker.IdleTTL, and the least recently used one when it is full.
+
+import (
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// hostKey names the host an admission state and a budget guard. Its fields
+// are substrings of the request URL, so building it allocates nothing.
+type hostKey struct {
+	scheme, host, port string
+}
+
+func keyOf(u *url.URL) hostKey {
+	k := hostKey{scheme: u.Scheme, host: u.Hostname(), port: u.Port()}
+	if k.port == "" {
+		switch k.scheme {
+		case "https":
+			k.port = "443"
+		case "http":
+			k.port = "80"
+		}
+	}
+	k.host = strings.ToLower(k.host) // no allocation when already lower case
+	return k
+}
+
+// String returns scheme://host:port, the host's name in errors and metrics.
+func (k hostKey) String() string {
+	h := k.host
+	if strings.IndexByte(h, ':') >= 0 {
+		h = "[" + h + "]"
+	}
+	return k.scheme + "://" + h + ":" + k.port
+}
+
+// registry is the bounded set of per-host states of one transport. It is
+// safe for concurrent use.
+type registry struct {
+	t *Transport
+
+	mu        sync.RWMutex
+	hosts     map[hostKey]*host
+	lastSweep time.Time
+}
+
+func newRegistry(t *Transport) *registry {
+	return &registry{t: t, hosts: make(map[hostKey]*host)}
+}
+
+// get returns the state for k, creating it on first use.
+func (r *registry) get(k hostKey, now time.Time) *host {
+	r.mu.RLock()
+	h := r.hosts[k]
+	r.mu.RUnlock()
+	if h != nil {
+		h.lastUsed.Store(now.UnixNano())
+		return h
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h = r.hosts[k]; h != nil {
+		h.lastUsed.Store(now.UnixNano())
+		return h
+	}
+	r.evictLocked(now)
+	h = r.t.newHost(k)
+	h.lastUsed.Store(now.UnixNano())
+	r.hosts[k] = h
+	return h
+}
+
+// lookup returns the state for k or nil, without creating it.
+func (r *registry) lookup(k hostKey) *host {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.hosts[k]
+}
+
+// each calls f for every host held, under the read lock.
+func (r *registry) each(f func(*host)) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, h := range r.hosts {
+		f(h)
+	}
+}
+
+// evictLocked drops idle hosts and, when the registry is still full, the
+// least recently used one. Hosts that refuse calls are kept while idle
+// ones remain. r.mu must be held.
+func (r *registry) evictLocked(now time.Time) {
+	max := r.t.cfg.breaker.MaxHosts
+	ttl := r.t.cfg.breaker.IdleTTL
+	if len(r.hosts) < max && now.Sub(r.lastSweep) < ttl {
+		return
+	}
+	r.lastSweep = now
+	cutoff := now.Add(-ttl).UnixNano()
+	var lru *host
+	for k, h := range r.hosts {
+		if h.failing() {
+			continue
+		}
+		if h.lastUsed.Load() < cutoff {
+			r.drop(k, h)
+			continue
+		}
+		if lru == nil || h.lastUsed.Load() < lru.lastUsed.Load() {
+			lru = h
+		}
+	}
+	if len(r.hosts) >= max {
+		if lru == nil { // every host is failing: evict any
+			for k, h := range r.hosts {
+				r.drop(k, h)
+				break
+			}
+			return
+		}
+		r.drop(lru.key, lru)
+	}
+}
+
+func (r *registry) drop(k hostKey, h *host) {
+	delete(r.hosts, k)
+	r.t.tel.hostDropped(h)
+}
