@@ -26,7 +26,9 @@ package resilient
 //     into a dead host before it opens, and a retry that fails is as much
 //     evidence as a first attempt.
 //  2. Open: calls are refused in microseconds, without a lock, but for
-//     probes, one at a time (Breaker.Probes), each after a hold of a
+//     probes, one at a time (Breaker.Probes; a probe in flight for longer
+//     than a hold, against a host that times out, gives its place to the
+//     next), each after a hold of a
 //     quarter of the outage's age, from ProbeInterval (10ms) to Cooldown
 //     (250ms), ±20% jitter (probeHold). A blip is probed within
 //     milliseconds; an outage of seconds costs about 4 probes a second, and
@@ -97,10 +99,11 @@ type host struct {
 	run         atomic.Int64 // failures since the last success
 	rampStart   atomic.Int64 // unix nanos; ramp-up runs from rampStart to rampEnd
 	rampEnd     atomic.Int64
-	serverWait  atomic.Int64 // nanoseconds the last failure asked to wait (Retry-After)
-	serverHeld  atomic.Bool  // the current hold is the server's
-	remoteUntil atomic.Int64 // unix nanos; until when another instance's open is in force
-	remoteTrip  atomic.Bool  // the open being applied comes from another instance
+	serverWait  atomic.Int64          // nanoseconds the last failure asked to wait (Retry-After)
+	serverHeld  atomic.Bool           // the current hold is the server's
+	remoteUntil atomic.Int64          // unix nanos; until when another instance's open is in force
+	remoteTrip  atomic.Bool           // the open being applied comes from another instance
+	probe       atomic.Pointer[probe] // the latest probe let through
 }
 
 // newHost builds the admission state and budget for k.
@@ -156,13 +159,47 @@ func (h *host) admit(now time.Time) (done func(error), refusal *CircuitOpenError
 		}
 	}
 	d, err := h.cb.Allow()
+	if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		// A probe is in flight. If it has been for longer than a hold, a
+		// host that times out is keeping it: release its slot, so that a
+		// healed host is not seen only when that probe times out.
+		if p := h.probe.Load(); p != nil && n >= p.stale && p.report(errExcluded) {
+			d, err = h.cb.Allow()
+		}
+	}
 	if err != nil {
 		if errors.Is(err, gobreaker.ErrTooManyRequests) {
 			return nil, h.openError(now, reasonProbing)
 		}
 		return nil, h.openError(now, "")
 	}
+	if gobreaker.State(h.state.Load()) == gobreaker.StateHalfOpen {
+		age := time.Duration(n - h.openedAt.Load())
+		p := &probe{done: d, stale: n + int64(probeHold(&h.t.cfg.breaker, age))}
+		h.probe.Store(p)
+		return func(v error) { p.report(v) }, nil
+	}
 	return d, nil
+}
+
+// probe is a call let through a probing breaker. Its outcome is reported
+// once: by the call, or, as excluded, by a later call that finds it in
+// flight for longer than a hold and takes its place; gobreaker ignores
+// what comes after its state moved on.
+type probe struct {
+	done     func(error)
+	stale    int64 // unix nanos after which a later call may take its place
+	reported atomic.Bool
+}
+
+// report passes v to gobreaker unless the probe's outcome was reported
+// already, and says whether it did.
+func (p *probe) report(v error) bool {
+	if !p.reported.CompareAndSwap(false, true) {
+		return false
+	}
+	p.done(v)
+	return true
 }
 
 // failing reports whether h refuses calls now, other than to probe: its
@@ -208,7 +245,7 @@ func (h *host) noteServerWait(d time.Duration) {
 
 // recentSamples bounds the memory of observe: when successes and failures
 // add up to more, both are halved, so that the rate follows the host.
-const recentSamples = 400
+const recentSamples = 100
 
 // observe records an admitted attempt's verdict in h's recent success
 // rate. A failure joins the rate only once a success ends its run: the

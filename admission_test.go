@@ -467,3 +467,47 @@ func TestRetryBudget_quietClientCanStillRetry(t *testing.T) {
 		clk.Advance(30 * time.Millisecond)
 	}
 }
+
+func TestAdmission_aProbeStuckOnAHangingHostGivesWayAfterAHold(t *testing.T) {
+	release := make(chan struct{})
+	srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case n <= 5:
+			w.WriteHeader(500)
+		case n == 6: // the first probe hangs
+			<-release
+			w.WriteHeader(500)
+		}
+	})
+	clk := newFakeClock()
+	c := newClient(t, WithRetry(Retry{Max: -1}), withClock(clk), withRand(half), WithBreaker(probing))
+	for i := 0; i < 5; i++ {
+		c.Get(srv.URL)
+	}
+	clk.Advance(100 * time.Millisecond)
+	stuck := make(chan error, 1)
+	go func() {
+		_, err := c.Get(srv.URL)
+		stuck <- err
+	}()
+	waitFor(t, "the probe to reach the server", func() bool { return srv.hits.Load() == 6 })
+	if _, err := c.Get(srv.URL); refusal(t, err).Reason != "probing" {
+		t.Fatalf("%v: want refused while the probe is young", err)
+	}
+	clk.Advance(100 * time.Millisecond) // a hold later, the next call probes instead
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("%v: want the second probe sent, and the healed host's answer", err)
+	}
+	resp.Body.Close()
+	close(release)
+	<-stuck
+	// The stuck probe's late failure does not reopen the breaker.
+	for i := 0; i < 5; i++ {
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			t.Fatalf("call %d after the second probe: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+}
