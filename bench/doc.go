@@ -4,7 +4,8 @@
 // in-process server.
 //
 // It is a module of its own so that the peers never become dependencies of
-// the library. It holds three kinds of measurement:
+// the library. It holds three kinds of measurement here, and the scenario
+// matrix in package bench/scenario (run by bench/cmd/scenarios):
 //
 //   - BenchmarkPeers: the cost per request (ns/op, B/op, allocs/op, process
 //     CPU per request and new connections per request) of GET 200, PUT 1 KiB,
@@ -17,5 +18,6 @@
 //   - TestOutage (run when RESILIENT_BENCH_OUTAGE is set): what each peer
 //     at its defaults does to a server that fails every request for a while.
 //
-// bench/run.sh runs them all and writes bench/RESULTS.md and docs/bench.svg.
+// bench/run.sh runs them all and writes bench/RESULTS.md, bench/SCENARIOS.md
+// and docs/bench.svg.
 package bench

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# run.sh measures resilient against its peers and writes bench/RESULTS.md
-# and docs/bench.svg. From any directory:
+# run.sh measures resilient against its peers and writes bench/RESULTS.md,
+# bench/SCENARIOS.md and docs/bench.svg. From any directory:
 #
 #   bench/run.sh
 #
 # It builds the benchmark binary once, then runs BenchmarkPeers and
 # BenchmarkResilientCost COUNT times, one -count=1 round after another, so
 # that the peers are interleaved in time (within a round each case runs
-# every peer back to back), then the correctness checks (TestPeers_*) and
-# the outage scenario (TestOutage, ~16 s), counts instructions per request
-# with valgrind (deterministic, unlike time on a shared machine), summarises
-# with benchstat, bare net/http as the baseline, and writes the report. Raw
-# output goes to bench/out/ (not committed). About 25 minutes on 2 cores.
+# every peer back to back), then the correctness checks (TestPeers_*), the
+# outage scenario (TestOutage, ~16 s) and the scenario matrix
+# (cmd/scenarios, ~3 min, into bench/SCENARIOS.md), counts instructions
+# per request with valgrind (deterministic, unlike time on a shared
+# machine), summarises with benchstat, bare net/http as the baseline, and
+# writes the report. Raw output goes to bench/out/ (not committed). About
+# 28 minutes on 2 cores.
 #
 # Environment:
 #   COUNT               rounds (default 6: benchstat's minimum for a 95% CI)
 #   BENCHTIME           -benchtime of each benchmark in a round (default 1s)
 #   INSTR               0 skips counting instructions per request under
 #                       valgrind (default: counted when valgrind is there)
+#   SCENARIOS           0 skips the scenario matrix (default: run it)
 #   RESILIENT_BENCH_REV measure this commit of resilient (git archive into a
 #                       temporary workspace) instead of the work tree
 #   RESILIENT_TOOLS     tools directory (default $HOME/.cache/resilient-tools)
@@ -57,6 +60,7 @@ echo "==> measuring resilient at $rev: $count rounds of -benchtime=$benchtime"
 # Build everything first: the work tree may change while the rounds run.
 go test -c -o "$out/bench.test" .
 go build -o "$out/report" ./cmd/report
+go build -o "$out/scenarios" ./cmd/scenarios
 
 rm -f "$out/peers.txt" "$out/cost.txt"
 for i in $(seq 1 "$count"); do
@@ -80,6 +84,12 @@ RESILIENT_BENCH_FACTS=$out/facts.json "$out/bench.test" -test.run '^TestPeers_' 
 echo "==> outage"
 RESILIENT_BENCH_OUTAGE=$out/outage.json "$out/bench.test" -test.run '^TestOutage$' -test.count 1 -test.v |
   grep -vE '^=== RUN'
+
+if [[ ${SCENARIOS:-1} != 0 ]]; then
+  echo "==> scenario matrix (~3 min)"
+  "$out/scenarios" -rev "$rev" -o "$bench_dir/SCENARIOS.md" -json "$out/scenarios.json" >/dev/null
+  sed -n '/^## Targets/,/^## Whole run/p' "$bench_dir/SCENARIOS.md" | sed '$d'
+fi
 
 # instructions BENCH N prints the instructions (user space, whole process)
 # that the benchmark binary executes running BENCH N times, under callgrind.
@@ -132,6 +142,9 @@ if [[ -s $out/cost.txt ]]; then
 fi
 
 echo "==> report"
+scenarios_md=
+[[ ${SCENARIOS:-1} != 0 ]] && scenarios_md=$bench_dir/SCENARIOS.md
 "$out/report" -in "$out" -gomod "$bench_dir/go.mod" -results "$bench_dir/RESULTS.md" -chart "$root/docs/bench.svg" \
+  -scenarios "$scenarios_md" \
   -rev "$rev" -runs "$count" -benchtime "$benchtime"
-echo "wrote $bench_dir/RESULTS.md and $root/docs/bench.svg (raw output and benchstat tables in $out)"
+echo "wrote $bench_dir/RESULTS.md, $bench_dir/SCENARIOS.md and $root/docs/bench.svg (raw output and benchstat tables in $out)"

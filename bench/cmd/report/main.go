@@ -49,6 +49,7 @@ func main() {
 	runs := flag.String("runs", "", "interleaved runs (-count) per benchmark")
 	benchtime := flag.String("benchtime", "", "go test -benchtime of each run")
 	gomod := flag.String("gomod", "go.mod", "bench/go.mod, for the peers' versions")
+	scenarios := flag.String("scenarios", "", "SCENARIOS.md, whose verdicts and totals RESULTS.md repeats; empty: none")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("report: ")
@@ -79,8 +80,18 @@ func main() {
 		log.Print(err, " (skipping the outage)")
 	}
 
+	var matrix string
+	if *scenarios != "" {
+		if raw, err := os.ReadFile(*scenarios); err != nil {
+			log.Print(err, " (skipping the scenario matrix)")
+		} else {
+			matrix = matrixSummary(string(raw))
+		}
+	}
+
 	var b strings.Builder
 	writeResults(&b, m, peers, cost, ins, facts, outage)
+	b.WriteString(matrix)
 	if err := os.WriteFile(*results, []byte(b.String()), 0o644); err != nil {
 		log.Fatal(err)
 	}

@@ -1,0 +1,167 @@
+package scenario
+
+import (
+	"math"
+	"runtime"
+	"slices"
+	"sort"
+	"time"
+)
+
+// bucket is the resolution of FullTraffic.
+const bucket = 100 * time.Millisecond
+
+// fullShare is the share of the offered calls that the server must receive
+// in a bucket for it to count as full traffic.
+const fullShare = 0.9
+
+// measure turns the raw runs into a Result.
+func measure(o Options, runs []*scenarioRun) *Result {
+	res := &Result{Timing: o.Timing, Seed: o.Seed, GoVersion: runtime.Version(), Procs: runtime.GOMAXPROCS(0)}
+	for _, c := range o.Clients {
+		res.Clients = append(res.Clients, ClientInfo{Name: c.Name, About: c.About})
+		res.Totals = append(res.Totals, Total{Client: c.Name})
+	}
+	plain := slices.IndexFunc(o.Clients, func(c Client) bool { return c.Name == "plain" })
+	for _, r := range runs {
+		sr := ScenarioResult{ID: r.sc.ID, Name: r.sc.Name, Note: r.sc.Note, AttemptTimeout: r.sc.AttemptTimeout}
+		sr.LagP99, sr.LagMax = lag(r)
+		var start time.Duration
+		for pi, p := range r.sc.Phases {
+			pr := PhaseResult{Name: p.Name, Fault: p.Fault, Start: start, End: start + p.Duration,
+				Healed: !p.Fault.Faulty() && pi > 0 && r.sc.Phases[pi-1].Fault.Faulty()}
+			last := pi == len(r.sc.Phases)-1
+			for k, c := range o.Clients {
+				var base []callRecord
+				if plain >= 0 {
+					base = r.clients[plain].calls
+				}
+				cp := measurePhase(r, pr, last, r.clients[k], base)
+				cp.Client = c.Name
+				pr.Clients = append(pr.Clients, cp)
+				res.Totals[k].Calls += cp.Calls
+				res.Totals[k].ServerRequests += cp.ServerRequests
+			}
+			sr.Phases = append(sr.Phases, pr)
+			start = pr.End
+		}
+		res.Scenarios = append(res.Scenarios, sr)
+	}
+	return res
+}
+
+// lag returns the 99th percentile and the maximum of how late calls
+// started behind their schedule.
+func lag(r *scenarioRun) (p99, most time.Duration) {
+	var lags []time.Duration
+	for _, cr := range r.clients {
+		for i, c := range cr.calls {
+			lags = append(lags, max(0, c.start-scheduled(i, r.rate)))
+		}
+	}
+	p99 = quantile(lags, 0.99)
+	if len(lags) > 0 {
+		most = lags[len(lags)-1] // quantile sorted them
+	}
+	return p99, most
+}
+
+// indexAt returns the first call index scheduled at or after t.
+func indexAt(t time.Duration, rate float64) int {
+	i := max(0, int(t.Seconds()*rate)-1)
+	for scheduled(i, rate) < t {
+		i++
+	}
+	return i
+}
+
+// measurePhase measures client run cr in phase p. base is plain's calls,
+// or nil.
+func measurePhase(r *scenarioRun, p PhaseResult, last bool, cr clientRun, base []callRecord) ClientPhase {
+	lo, hi := indexAt(p.Start, r.rate), min(indexAt(p.End, r.rate), len(cr.calls))
+	var cp ClientPhase
+	var lat, refusedLat []time.Duration
+	for i := lo; i < hi; i++ {
+		c := cr.calls[i]
+		cp.Calls++
+		lat = append(lat, c.end-c.start)
+		if c.out.OK {
+			cp.OK++
+		}
+		if c.out.Refused {
+			cp.Refused++
+			refusedLat = append(refusedLat, c.end-c.start)
+		}
+	}
+	end := p.End
+	if last {
+		end = 1<<63 - 1
+	}
+	cp.ServerRequests = countIn(cr.arrivals, p.Start, end)
+	cp.P50, cp.P99 = quantile(lat, 0.5), quantile(lat, 0.99)
+	cp.RefusedP99 = quantile(refusedLat, 0.99)
+	if !p.Healed {
+		return cp
+	}
+	cp.FirstSuccess = -1
+	for _, c := range cr.calls {
+		if c.out.OK && c.end >= p.Start && (cp.FirstSuccess < 0 || c.end-p.Start < cp.FirstSuccess) {
+			cp.FirstSuccess = c.end - p.Start
+		}
+	}
+	for i := lo; i < hi; i++ {
+		c := cr.calls[i]
+		if c.out.Refused || !c.out.OK && base != nil && base[i].out.OK {
+			cp.OwnFailures++
+		}
+	}
+	cp.FullTraffic = fullTraffic(r.rate, p, cr)
+	return cp
+}
+
+// fullTraffic computes ClientPhase.FullTraffic.
+func fullTraffic(rate float64, p PhaseResult, cr clientRun) time.Duration {
+	n := int((p.End - p.Start) / bucket)
+	if n == 0 {
+		return -1
+	}
+	firstGood := n // the first bucket of the good run that reaches the end
+	for b := n - 1; b >= 0; b-- {
+		from := p.Start + time.Duration(b)*bucket
+		to := from + bucket
+		lo, hi := indexAt(from, rate), min(indexAt(to, rate), len(cr.calls))
+		good := countIn(cr.arrivals, from, to) >= ceil(fullShare*float64(hi-lo))
+		for i := lo; i < hi && good; i++ {
+			good = !cr.calls[i].out.Refused
+		}
+		if !good {
+			break
+		}
+		firstGood = b
+	}
+	if firstGood == n {
+		return -1
+	}
+	return time.Duration(firstGood) * bucket
+}
+
+// countIn counts the sorted times in [from, to).
+func countIn(sorted []time.Duration, from, to time.Duration) int {
+	lo := sort.Search(len(sorted), func(i int) bool { return sorted[i] >= from })
+	hi := sort.Search(len(sorted), func(i int) bool { return sorted[i] >= to })
+	return hi - lo
+}
+
+// quantile returns the q-quantile (nearest rank) of d, or 0 when it is
+// empty. It sorts d.
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	i := ceil(q*float64(len(d))) - 1
+	return d[max(0, min(i, len(d)-1))]
+}
+
+// ceil rounds x up, forgiving float error (0.9 × 10 is 9, not 10).
+func ceil(x float64) int { return int(math.Ceil(x - 1e-9)) }

@@ -1,0 +1,124 @@
+package scenario
+
+import "time"
+
+// Result is a run of the matrix, machine-readable. Durations are in
+// nanoseconds in JSON.
+type Result struct {
+	// Timing and Seed are the run's settings.
+	Timing Timing
+	Seed   uint64
+	// Rev says which revision of resilient ran, when the caller knows.
+	Rev string
+	// GoVersion and Procs are runtime.Version() and GOMAXPROCS.
+	GoVersion string
+	Procs     int
+	// Clients are the clients compared, in the order of every Clients
+	// slice below.
+	Clients []ClientInfo
+	// Scenarios are the scenarios run, in order.
+	Scenarios []ScenarioResult
+	// Totals sum every scenario and phase, per client.
+	Totals []Total
+}
+
+// ClientInfo names a client and says how it was configured.
+type ClientInfo struct {
+	Name, About string
+}
+
+// ScenarioResult is one scenario.
+type ScenarioResult struct {
+	ID   int
+	Name string
+	Note string
+	// AttemptTimeout is the per-attempt limit every client had, or 0.
+	AttemptTimeout time.Duration
+	// LagP99 and LagMax are how late calls started behind their schedule,
+	// over every client: the open loop's fidelity on a loaded machine.
+	LagP99, LagMax time.Duration
+	Phases         []PhaseResult
+}
+
+// PhaseResult is one phase of a scenario, for every client.
+type PhaseResult struct {
+	Name  string
+	Fault Fault
+	// Start and End are the phase's bounds on the scenario's clock.
+	Start, End time.Duration
+	// Healed is set for a healthy phase that follows a faulty one: its
+	// Start is the instant of healing, and the ClientPhase fields for
+	// healed phases are filled in.
+	Healed bool
+	// Clients holds one entry per client, in the order of Result.Clients.
+	Clients []ClientPhase
+}
+
+// ClientPhase is what one client did in one phase. A call belongs to the
+// phase in which it was scheduled to start; a server request to the phase
+// in which it arrived (the last phase takes the late ones too).
+type ClientPhase struct {
+	Client string
+	// Calls is the number of calls started in the phase; OK of those, the
+	// successes (2xx, body read fully); Refused, those whose error is the
+	// client's own breaker-open error.
+	Calls, OK, Refused int
+	// ServerRequests is the number of requests the client's server
+	// received during the phase.
+	ServerRequests int
+	// P50 and P99 are quantiles of the latency of the phase's calls, all
+	// of them; RefusedP99 of the refused ones only (0 when none).
+	P50, P99, RefusedP99 time.Duration
+
+	// The fields below are set for healed phases only.
+
+	// FirstSuccess is the time from healing to the end of the first
+	// successful call that ended after healing (whenever it started); -1
+	// if none did.
+	FirstSuccess time.Duration
+	// FullTraffic is the time from healing to full traffic: the start of
+	// the first 100 ms bucket b (buckets are counted from the instant of
+	// healing; the phase's last, partial bucket is left out) such that in
+	// b and in every bucket after it, no call started in the bucket was
+	// refused locally and the server received at least 90% as many
+	// requests as calls started in the bucket. -1 if the last whole bucket
+	// fails that.
+	FullTraffic time.Duration
+	// OwnFailures counts the calls started in the phase that were refused
+	// locally, or that failed while plain's call of the same index
+	// succeeded: calls lost to the client's own state after healing. Only
+	// refusals count when plain was not run.
+	OwnFailures int
+}
+
+// Success returns OK / Calls, in [0, 1].
+func (c ClientPhase) Success() float64 { return ratio(c.OK, c.Calls) }
+
+// PerCall returns ServerRequests / Calls: server requests per call.
+func (c ClientPhase) PerCall() float64 { return ratio(c.ServerRequests, c.Calls) }
+
+// Total is one client's sum over the whole run.
+type Total struct {
+	Client                string
+	Calls, ServerRequests int
+}
+
+// Amplification returns ServerRequests / Calls.
+func (t Total) Amplification() float64 { return ratio(t.ServerRequests, t.Calls) }
+
+// Client returns the entry of the client called name.
+func (p PhaseResult) Client(name string) (ClientPhase, bool) {
+	for _, c := range p.Clients {
+		if c.Client == name {
+			return c, true
+		}
+	}
+	return ClientPhase{}, false
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}

@@ -1,0 +1,84 @@
+package scenario
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+)
+
+// TestDraw: the draw is a pure function of (seed, scenario, call,
+// attempt), uniform enough for shares of requests, and changes with each.
+func TestDraw(t *testing.T) {
+	if Draw(1, 2, 3, 1) != Draw(1, 2, 3, 1) {
+		t.Fatal("Draw is not deterministic")
+	}
+	if Draw(1, 2, 3, 1) == Draw(1, 2, 3, 2) || Draw(1, 2, 3, 1) == Draw(2, 2, 3, 1) || Draw(1, 2, 3, 1) == Draw(1, 2, 4, 1) {
+		t.Fatal("Draw ignores an argument")
+	}
+	const n = 100000
+	below := 0
+	for i := range n {
+		u := Draw(1, 2, i, 1)
+		if u < 0 || u >= 1 {
+			t.Fatalf("Draw = %v, outside [0, 1)", u)
+		}
+		if u < 0.3 {
+			below++
+		}
+	}
+	if got := float64(below) / n; math.Abs(got-0.3) > 0.01 {
+		t.Errorf("share below 0.3 = %.4f, want 0.3 ± 0.01", got)
+	}
+}
+
+// TestCommonRandomNumbers: two plain clients, which make exactly one
+// request per call, see the same fault on every call, so their outcomes
+// agree call by call.
+func TestCommonRandomNumbers(t *testing.T) {
+	plain := Clients()[0]
+	twin := plain
+	twin.Name = "twin"
+	timing := Timing{Rate: 100, Deadline: 2 * time.Second, LeadIn: 200 * time.Millisecond, Fault: 400 * time.Millisecond,
+		Healed: 200 * time.Millisecond}
+	res, err := Run(context.Background(), Options{Timing: timing, Seed: 7, Clients: []Client{plain, twin}, Scenarios: []int{2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Scenarios[0].Phases {
+		a, b := p.Clients[0], p.Clients[1]
+		if a.Calls == 0 || a.OK != b.OK || a.ServerRequests != b.ServerRequests {
+			t.Errorf("%s: plain %d/%d ok, %d requests; twin %d/%d ok, %d requests; want the same",
+				p.Name, a.OK, a.Calls, a.ServerRequests, b.OK, b.Calls, b.ServerRequests)
+		}
+	}
+}
+
+// TestFullTraffic: full traffic starts at the first bucket from which on
+// every bucket has no refusal and ≥ 90% of the offered calls at the
+// server.
+func TestFullTraffic(t *testing.T) {
+	const rate = 100 // 10 calls per bucket
+	p := PhaseResult{Start: time.Second, End: 2 * time.Second, Healed: true}
+	cr := clientRun{calls: make([]callRecord, 200)}
+	// Buckets 0–2 refuse a call; bucket 5 gets 8 of 10 requests; the rest
+	// get all of theirs.
+	cr.calls[100].out.Refused = true
+	cr.calls[125].out.Refused = true
+	for b := range 10 {
+		n := 10
+		if b == 5 {
+			n = 8
+		}
+		for i := range n {
+			cr.arrivals = append(cr.arrivals, p.Start+time.Duration(b)*bucket+time.Duration(i)*time.Millisecond)
+		}
+	}
+	if got, want := fullTraffic(rate, p, cr), 600*time.Millisecond; got != want {
+		t.Errorf("fullTraffic = %v, want %v", got, want)
+	}
+	cr.calls[199].out.Refused = true
+	if got := fullTraffic(rate, p, cr); got != -1 {
+		t.Errorf("fullTraffic with a refusal in the last bucket = %v, want -1", got)
+	}
+}
