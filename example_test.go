@@ -5,10 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/resilient-http/resilient"
 )
@@ -113,7 +120,9 @@ func ExampleWithBreaker() {
 
 	client := resilient.New(
 		resilient.WithRetry(resilient.Retry{Max: -1}),
-		resilient.WithBreaker(resilient.Breaker{FailureRatio: 0.5, MinRequests: 5, Cooldown: time.Minute}),
+		// Open after 5 failures in a row, and hold a minute before
+		// probing.
+		resilient.WithBreaker(resilient.Breaker{ConsecutiveFailures: 5, ProbeInterval: time.Minute, Cooldown: time.Minute}),
 	)
 	defer resilient.Close(client)
 
@@ -136,4 +145,60 @@ func ExampleWithBreaker() {
 	// call 7 refused: circuit open
 	// call 8 refused: circuit open
 	// server saw 5 requests
+}
+
+// The README's quick start: a drop-in client, and what to do with the
+// errors it returns. It calls a real host, so it is compiled, not run.
+func Example_quickStart() {
+	client := resilient.New() // a plain *http.Client; http.DefaultClient = resilient.New() works too
+
+	resp, err := client.Get("https://api.example.com/orders/42")
+	var se *resilient.StatusError
+	switch {
+	case errors.As(err, &se): // a final 5xx, or a 429 after retries
+		log.Printf("orders: %d after %d attempts, trace %s, request %s: %s",
+			se.StatusCode, se.Attempts, se.TraceID, se.RequestID, se.Body)
+		return
+	case errors.Is(err, resilient.ErrCircuitOpen): // the host is failing: refused without a request
+		log.Print("orders unavailable, serving from cache")
+		return
+	case err != nil: // no response: refused, reset, timed out (*resilient.TransportError)
+		log.Print(err)
+		return
+	}
+	defer resp.Body.Close()
+	// 2xx, 3xx and 4xx responses come back as from any *http.Client.
+}
+
+// Tuning: each policy is a plain struct whose zero fields keep their
+// defaults. Compiled, not run.
+func Example_options() {
+	client := resilient.New(
+		resilient.WithRetry(resilient.Retry{Max: 4, MinWait: 100 * time.Millisecond, MaxWait: 5 * time.Second}),
+		resilient.WithTimeout(30*time.Second), // the whole call: every attempt and every wait
+		resilient.WithLogger(slog.Default()),  // retries, breaker transitions, final failures
+	)
+	http.DefaultClient = client // every library that uses the default client now retries
+}
+
+// Tracing: spans go to an OpenTelemetry Collector (or Jaeger, or Tempo) over
+// OTLP/HTTP, and every error the client returns names its trace. It needs a
+// collector, so it is compiled, not run.
+func Example_tracing() {
+	ctx := context.Background()
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL("http://localhost:4318/v1/traces"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName("checkout"))),
+	)
+	defer tp.Shutdown(ctx) // flushes the last spans on exit
+	client := resilient.New(resilient.WithTracerProvider(tp))
+
+	_, err = client.Get("https://api.example.com/orders/42")
+	if err != nil {
+		log.Printf("orders failed, trace %s: %v", resilient.TraceID(err), err)
+	}
 }

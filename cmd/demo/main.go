@@ -8,8 +8,11 @@
 //
 // Usage, from the repository root:
 //
-//	go run ./cmd/demo [-duration 32s] [-rate 100] [-concurrency 50] [-seed 1]
+//	go run ./cmd/demo [-duration 32s] [-rate 100] [-concurrency 200] [-seed 1]
 //	                  [-chart out.svg] [-url https://service/path] [-otlp localhost:4318]
+//
+// go run ./cmd/demo -h prints every flag with its default; cmd/demo/README.md
+// describes them and shows a run.
 package main
 
 import (

@@ -81,12 +81,27 @@ func (s *Summary) printVerdict(w io.Writer) {
 		when := "it was still open at the end"
 		for _, t := range s.Transitions {
 			if t.To == "closed" && t.At >= ph.Start {
-				when = fmt.Sprintf("a probe found the server well %.1fs after it healed", (t.At - ph.Start).Seconds())
+				when = fmt.Sprintf("a probe found the server well %s after it healed", dur(t.At-ph.Start))
 				break
 			}
 		}
-		fmt.Fprintf(w, "The breaker's price: it refused %d calls to the healed server until %s\n", r.Refused, when)
-		fmt.Fprintf(w, "(it probes once per Breaker.Cooldown, %s by default).\n", resilient.DefaultBreaker.Cooldown)
+		fmt.Fprintf(w, "The breaker's price: it refused %d calls to the healed server, until %s and while it ramped up\n", r.Refused, when)
+		fmt.Fprintf(w, "(it probes after a quarter of the outage's age, at most Breaker.Cooldown, %s by default).\n", resilient.DefaultBreaker.Cooldown)
+	}
+	var below []string
+	for i, ph := range s.Scenario.Phases {
+		p, r := s.Plain.Phases[i], s.Resilient.Phases[i]
+		if r.SuccessRatio() < p.SuccessRatio() {
+			below = append(below, fmt.Sprintf("%s (%.1f%% against %.1f%%)", ph.Name, 100*r.SuccessRatio(), 100*p.SuccessRatio()))
+		}
+	}
+	if s.Resilient.Total.SuccessRatio() < s.Plain.Total.SuccessRatio() {
+		below = append(below, "the whole run")
+	}
+	if len(below) == 0 {
+		fmt.Fprintln(w, "The resilient client succeeded at least as often as the plain one in every phase and in total.")
+	} else {
+		fmt.Fprintf(w, "The resilient client succeeded less often than the plain one in: %s.\n", strings.Join(below, ", "))
 	}
 	p, r := s.Plain.Total, s.Resilient.Total
 	fmt.Fprintf(w, "Over the whole run, plain %d of %d calls succeeded (%.1f%%), resilient %d of %d (%.1f%%).\n",

@@ -1,0 +1,294 @@
+// Package resilient is an HTTP client for services that fail. It retries
+// what is safe to retry, stops sending to a host that is down, and, when a
+// call still fails, returns an error that says what happened: the status,
+// the server's own words, the trace and request IDs to look up, and how
+// many attempts were made. Where a plain client reports
+//
+//	request failed with status code 500
+//
+// this one reports
+//
+//	Get "https://api.example.com/orders/42": resilient: 503 Service Unavailable after 4 attempts (trace 4bf92f3577b34da6a3ce929d0e0e4736, request 7f3a9c): Database unavailable: pool exhausted
+//
+// and the error is a [*StatusError] that holds each of those parts.
+//
+// [New] returns a plain *http.Client, so it drops in wherever one is
+// accepted, http.DefaultClient included:
+//
+//	client := resilient.New()
+//	resp, err := client.Get("https://api.example.com/orders/42")
+//	var se *resilient.StatusError
+//	if errors.As(err, &se) {
+//		log.Printf("orders: %d after %d attempts, trace %s: %s",
+//			se.StatusCode, se.Attempts, se.TraceID, se.Body)
+//	}
+//
+// [NewTransport] gives the same machinery as an [http.RoundTripper], for a
+// client you build yourself. Both are safe for concurrent use. Policies are
+// plain structs passed through one option each ([WithRetry],
+// [WithBreaker]); a zero field keeps its default.
+//
+// # What happens to a request
+//
+// A call through the client goes through these steps, the same for every
+// attempt:
+//
+//  1. The request is checked: a nil request, a URL without a host or an
+//     unsupported scheme fails at once with [ErrInvalidRequest]. It is
+//     cloned, never modified.
+//  2. The host's circuit breaker admits the attempt or refuses it without
+//     touching the network ([*CircuitOpenError]). There is one breaker per
+//     scheme, host and port.
+//  3. The attempt is sent through the base transport. [Retry].AttemptTimeout
+//     bounds the wait for its response headers; a hung attempt is abandoned
+//     and counts as a retryable failure.
+//  4. The outcome is classified, as [Classify] does: success; retryable
+//     (network failures before a response, timeouts, 408, 429, 500, 502,
+//     503, 504); or permanent (other 4xx, 501, 505, certificate errors, too
+//     many redirects). Only retryable failures of the server or the network
+//     count against the breaker: 4xx and the caller's own cancellation never
+//     do.
+//  5. A retryable failure is retried when the request is safe to send again
+//     (see below), retries are left ([Retry].Max), the host's retry budget
+//     allows one, and the wait fits: the backoff, or what the server asked
+//     for with Retry-After or RateLimit, never shortened. The client waits,
+//     then goes back to step 2.
+//  6. The last outcome is shaped into what the caller gets: the response,
+//     or one of the errors below, inside the *url.Error that *http.Client
+//     wraps around transport errors.
+//
+// Which requests are sent again: GET, HEAD, OPTIONS, TRACE, PUT and DELETE
+// (the idempotent methods of RFC 9110); POST and PATCH only when the
+// request carries an Idempotency-Key header, or when the failure proves the
+// request never reached the server (the connection was refused). A request
+// body is sent again only when it can be replayed: http.NewRequest sets
+// GetBody for a *bytes.Buffer, *bytes.Reader or *strings.Reader; a body
+// without GetBody is sent once.
+//
+// # Defaults
+//
+// Every default is a named value ([DefaultRetry], [DefaultBreaker],
+// [DefaultErrorBodyLimit]) and every field's doc comment says what its zero
+// value means. A client built with no options:
+//
+//   - retries up to 3 times after the first attempt ([Retry].Max; -1 turns
+//     retries off);
+//   - waits with exponential backoff and full jitter, from 100 ms and never
+//     above 5 s ([Retry].MinWait, [Retry].MaxWait). A server that asks for a
+//     longer wait than MaxWait, or than the time left before the context
+//     deadline, ends the retries at once, and the error carries its
+//     RetryAfter, so the caller knows when to come back. It never sleeps
+//     past the context deadline;
+//   - abandons an attempt that has no response headers after 10 s
+//     ([Retry].AttemptTimeout);
+//   - lets retries add at most 10% to the calls made to a host over a
+//     rolling second, or 3 when that is more ([RetryBudget]), so that an
+//     outage or an overload is not multiplied by the retry count;
+//   - admits calls per host ([Breaker]) so as never to be worse than a
+//     plain client: while a host answers some calls, nothing is refused.
+//     A run of failures that is improbable at the host's recent success
+//     rate (25 in a row for a healthy host) opens its circuit breaker,
+//     which then refuses calls in microseconds with [ErrCircuitOpen],
+//     sparing the server, and probes it after holds of a quarter of the
+//     outage's age, from 10 ms to 250 ms, or as long as its Retry-After
+//     asks. A successful probe closes it, and traffic ramps from half to
+//     all within 250 ms. In a total outage the server gets about 4% of a
+//     plain client's requests; after it heals, the first call succeeds
+//     within about 200 ms (bench/SCENARIOS.md measures both side by side
+//     with a plain client);
+//   - turns a final 5xx, or a 429 after retries, into a [*StatusError] that
+//     keeps up to 64 KiB of the body ([WithErrorBodyLimit]); other 4xx
+//     responses come back as plain responses, so code that checks for 404
+//     keeps working ([WithPassThrough5xx] returns 5xx responses as they are,
+//     too);
+//   - has no total timeout beyond the request's context ([WithTimeout] sets
+//     one over all attempts and waits);
+//   - traces and measures through the OpenTelemetry global providers, so
+//     nothing is produced until a program sets them up, and logs nothing
+//     ([WithLogger]).
+//
+// # Errors
+//
+// The errors come back inside the *url.Error that *http.Client wraps around
+// transport errors; errors.As and errors.Is find them there.
+//
+//   - [*StatusError]: the final response was a 5xx, or a 429 after retries.
+//     It carries StatusCode, Status, Method, URL (redacted), Header (without
+//     cookies), Body (bounded) and Truncated, Problem (RFC 9457 problem
+//     details, when the body is application/problem+json), TraceID,
+//     RequestID (X-Request-Id and its kin), Attempts, RetryAfter, and Err:
+//     why retrying stopped early, when it did.
+//   - [*TransportError]: the last attempt got no response (refused, reset,
+//     timed out, malformed). Err is that cause, so errors.Is(err,
+//     syscall.ECONNREFUSED), net.Error's Timeout and errors.Is(err,
+//     [ErrAttemptTimeout]) keep working.
+//   - [*CircuitOpenError]: the host's breaker refused the call without
+//     touching the network; it matches [ErrCircuitOpen] and says why
+//     (Reason), until when (Until) and whether another instance opened it
+//     (Remote).
+//   - [ErrInvalidRequest], [ErrInvalidOption] and [ErrClosed] for a request
+//     that cannot be sent, a client built with an invalid option, and a
+//     client used after [Close].
+//
+// Why retrying stopped early is matched by [ErrRetryBudgetExhausted],
+// [ErrRetryAfterTooLong], [ErrDeadline], [ErrCircuitOpen] or the context's
+// error. Accessors answer the common questions without a type switch:
+// [StatusCode], [Attempts], [TraceID] and [IsRetryable].
+//
+// The client's own texts (Error(), URL fields, log lines, spans) are
+// redacted; the *url.Error around them is net/http's and prints the request
+// URL as given, query string included. Log the unwrapped error when your
+// URLs carry secrets.
+//
+// # Tracing
+//
+// Give the client a tracer provider ([WithTracerProvider], or the otel
+// global one) and every error names a trace that shows each attempt, the
+// wait before it and why retrying stopped; Example (Tracing) exports it
+// over OTLP. One call makes one INTERNAL span named "resilient GET" (the
+// method varies; "resilient HTTP" for a method the conventions do not
+// know), the child of the span in the request's context if there is one,
+// and under it one CLIENT span per attempt, made by otelhttp and named by
+// the method:
+//
+//	resilient GET                  INTERNAL
+//	├── GET                        CLIENT   attempt 1, 500
+//	├── event resilient.retry      attempt=2 wait_seconds=0.087 reason="500 Internal Server Error"
+//	├── GET                        CLIENT   http.request.resend_count=1, 500
+//	├── event resilient.retry      attempt=3 wait_seconds=0.113 reason="500 Internal Server Error"
+//	└── GET                        CLIENT   http.request.resend_count=2, 500
+//
+// So all attempts of one call share one trace ID, even when the caller had
+// no span, and the error can name it.
+//
+// The call's span has http.request.method, resilient.attempts and the final
+// http.response.status_code. When the call failed it also has url.full
+// (redacted), server.address, server.port, error.type and status Error;
+// error.type is the status code ("500"), "resilient.circuit_open",
+// "timeout", "canceled", or the cause's type ("*net.OpError"). On success
+// the attempts' spans say where the call went.
+//
+// Each attempt's span follows the HTTP client semantic conventions:
+// url.full (redacted), server.address, server.port,
+// http.response.status_code, and http.request.resend_count on every resend
+// (1, 2, ...; the first attempt has none). A status of 400 or more, or a
+// failure without a response, sets status Error and error.type. When the
+// server is traced, its span sits under the attempt that reached it.
+//
+// Events on the call's span explain the waits and the stops:
+//
+//   - resilient.retry, just before a wait: resilient.attempt (the attempt
+//     about to be sent), resilient.wait_seconds (the jittered backoff, or
+//     what the server asked for) and resilient.reason (the status line,
+//     "timeout", or the error).
+//   - resilient.retry_budget_exhausted: retries to that host already add
+//     their allowed share of its traffic.
+//   - resilient.circuit_open: the breaker refused an attempt, with
+//     resilient.breaker.state, resilient.breaker.reason (why, in a few
+//     words), resilient.breaker.until (when the refusal ends) and
+//     resilient.breaker.remote (opened by another instance). A call the
+//     breaker refused outright is a call span with no attempt under it,
+//     this event, and error.type resilient.circuit_open.
+//   - resilient.retry_after_too_long: the server asked for
+//     resilient.retry_after_seconds, more than resilient.max_wait_seconds.
+//   - resilient.deadline_too_close: the next wait would cross the context
+//     deadline.
+//
+// Every attempt carries the headers of the global propagator
+// (otel.SetTextMapPropagator). When none was installed, the client sends
+// W3C Trace Context (traceparent) anyway, so that the server can join the
+// trace with no setup on the client's side; install an empty
+// propagation.NewCompositeTextMapPropagator() to send nothing.
+//
+// When no provider records (no option, no global one) no span is made. If
+// the request's context carries a span context (from an incoming request's
+// traceparent, say), its trace ID goes into the errors and the traceparent
+// header, so the server and your logs still share it. If it carries none,
+// errors have no trace ID, no header is sent, and the client does not enter
+// otelhttp at all: deciding so costs about 23 ns and no allocation
+// (BenchmarkTelemetry_instrumentedOff). With the SDK, the call's own span
+// costs about 4 allocations, 976 B and 1.2 µs beyond otelhttp's attempt
+// spans (BenchmarkTelemetry_logicalSpan).
+//
+// # Metrics
+//
+// With a meter provider ([WithMeterProvider], or the otel global one) the
+// client records, per host:
+//
+//   - http.client.request.duration (histogram, s): every attempt, as
+//     otelhttp records it, with http.response.status_code or error.type.
+//   - resilient.retries (counter, {retry}): retries decided after a
+//     retryable failure; each is sent after its wait unless the call ends
+//     first.
+//   - resilient.retry_budget.refusals (counter, {retry}): retries not sent
+//     because the host's retry budget was spent.
+//   - resilient.breaker.refusals (counter, {attempt}): attempts, first or
+//     retry, that the host's breaker refused.
+//   - resilient.breaker.transitions (counter, {transition}): breaker state
+//     changes, by resilient.breaker.from and resilient.breaker.to.
+//   - resilient.breaker.state (up-down counter, {breaker}): the breakers in
+//     each resilient.breaker.state (closed, open, half-open); each host
+//     counts 1 in its current state.
+//   - resilient.admission (gauge, 1): the share of attempts each host's
+//     breaker lets through: 1 when closed, 0 when open (probes aside),
+//     between the two while traffic returns after an outage.
+//
+// The resilient.* metrics carry server.address and server.port; the retry
+// and refusal counters and resilient.admission also url.scheme.
+//
+// # Logs
+//
+// [WithLogger] turns on log lines; without it the client logs nothing.
+//
+//   - Debug "resilient: retrying": method, url (redacted), attempt, wait,
+//     reason, trace_id.
+//   - Warn "resilient: circuit breaker open" when a closed breaker opens,
+//     and "resilient: circuit breaker closed" when it closes: host, from,
+//     to. The flips between open and half-open around each probe are
+//     logged the same way at Debug.
+//   - Warn "resilient: circuit breaker opened by another instance": host,
+//     until (see [WithSharedBreakers]).
+//   - Warn "resilient: request failed": method, url, status, attempts,
+//     error, trace_id. A call the breaker refused before any attempt logs
+//     it at Info: those come in floods while a host is down, and the
+//     opening was logged at Warn already.
+//
+// # Secrets
+//
+// No error, span, event, status description or log line carries the
+// request's Authorization, Proxy-Authorization or Cookie headers, the
+// URL's user info, or the values of query parameters named like secrets
+// (token, key, secret, sig, password and more; [WithRedactedParams] adds
+// names). URLs are written redacted (?token=REDACTED&page=2), and texts the
+// client did not write (a base transport's error quoting the URL, a
+// server's status line) are scrubbed of those values and cut to one clean
+// line before they reach a span or a log.
+//
+// # Sharing breaker state
+//
+// [WithSharedBreakers] lets the instances of a service warn one another
+// when a host's breaker opens, so that the fleet stops sending to a failing
+// dependency as soon as one instance has seen it fail. Package
+// [github.com/resilient-http/resilient/redisstore] implements the
+// [BreakerStore] on Redis. Each instance's own breaker still decides every
+// call, no request waits for the store, and a store that is slow or down
+// leaves each instance with its local breakers. A breaker opened by another
+// instance refuses calls with a [*CircuitOpenError] whose Remote field is
+// true; it behaves as if it had opened itself, without spending the 25
+// failures to find out: it probes after at most a Cooldown, ramps up after
+// it closes, and probes at once when another instance reports the host
+// healed. The Redis store logs one Warn line when Redis becomes unreachable
+// and one Info line when it answers again, and records, through its
+// Options.MeterProvider (default: the otel global), with
+// resilient.redisstore.service when Options.Service is set:
+//
+//   - resilient.redisstore.connected (gauge): 1 while Redis answers and
+//     breaker state is shared, 0 while the breakers are local only.
+//   - resilient.redisstore.errors (counter, {error}): failed Redis
+//     operations, by resilient.redisstore.operation (publish, subscribe).
+//   - resilient.redisstore.events (counter, {event}): transitions sent to
+//     and received from Redis, by resilient.redisstore.direction (sent,
+//     received).
+//   - resilient.redisstore.dropped (counter, {event}): transitions lost to
+//     a full queue or a closed store.
+package resilient
