@@ -1,5 +1,10 @@
 package resilient
 
+// This file holds classification: Classify, the question asked after every
+// attempt (success, retryable, permanent), the statuses that are retryable
+// and those that show a host unhealthy, and IsIdempotent and neverSent,
+// which say when a request may be sent again.
+
 import (
 	"context"
 	"crypto/tls"

@@ -1,5 +1,10 @@
 package resilient
 
+// This file holds the errors a request returns: the sentinels, the
+// *StatusError, *TransportError and *CircuitOpenError types with their
+// messages, and the accessors over an error tree (StatusCode, Attempts,
+// TraceID, IsRetryable).
+
 import (
 	"context"
 	"errors"

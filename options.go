@@ -1,5 +1,10 @@
 package resilient
 
+// This file holds the options of New and NewTransport: Option, the Retry,
+// RetryBudget and Breaker policies with their documented defaults
+// (DefaultRetry, DefaultBreaker), the With... functions, and the config
+// they fill.
+
 import (
 	"fmt"
 	"log/slog"

@@ -1,5 +1,8 @@
 package resilient
 
+// This file holds RFC 9457 problem details: Problem, and the bounded,
+// lenient parse of an application/problem+json error body.
+
 import (
 	"encoding/json"
 	"mime"

@@ -1,5 +1,9 @@
 package resilient
 
+// This file keeps the request's secrets out of what the client did not
+// write: errors from the base transport and servers' status lines, on their
+// way to a span, a log line or an error.
+
 import (
 	"errors"
 	"net/http"
@@ -11,10 +15,6 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
-
-// This file keeps the request's secrets out of what the client did not
-// write: errors from the base transport and servers' status lines, on their
-// way to a span, a log line or an error.
 
 // decorate sits between otelhttp and the network. It completes each
 // attempt's CLIENT span with what otelhttp cannot know, the resend count

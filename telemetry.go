@@ -1,9 +1,13 @@
 package resilient
 
-// This file holds the client's telemetry: spans, metrics, propagation and
-// log lines. The rest of the package calls the hooks at the bottom of each
-// section (startCall, endCall, retrying, stopped, refused, failed,
-// breakerTransition) and never touches OpenTelemetry directly.
+// This file holds the client's telemetry other than spans: when a call is
+// instrumented at all, the metrics (counters, the breaker state and the
+// admission gauge), the span events and log lines of retries, refusals and
+// breaker transitions. The spans themselves are in tracing.go and secret
+// scrubbing in scrub.go. The rest of the package calls the hooks (startCall
+// and endCall in tracing.go; retrying, stopped, refused, failed,
+// breakerTransition, remoteOpen here) and never touches OpenTelemetry
+// directly.
 //
 // # The shape of a trace
 //

@@ -1,5 +1,10 @@
 package resilient
 
+// This file holds the spans: the tracer for a call, the propagator every
+// attempt injects, span names, and the call span's start, end and events.
+// What a trace looks like, and why there is a span per call, is in
+// telemetry.go's header.
+
 import (
 	"context"
 	"errors"
@@ -14,9 +19,6 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
-
-// This file holds the spans: the tracer for a call, the propagator every
-// attempt injects, span names, and the call span's start, end and events.
 
 // tracerFor returns the tracer for a call: the option's provider, else the
 // provider of the caller's span when it records, else the global one. The
