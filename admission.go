@@ -250,11 +250,19 @@ const recentSamples = 100
 // observe records an admitted attempt's verdict in h's recent success
 // rate. A failure joins the rate only once a success ends its run: the
 // run in progress is what tripRun weighs against the rate before it.
+//
+// A host with no recent failure has the rate 1, whatever its successes: it
+// writes nothing on success, so the healthy path stays read-only.
 func (h *host) observe(v error) {
 	switch v {
 	case errExcluded:
 	case nil:
-		h.failed.Add(h.run.Swap(0))
+		if h.run.Load() != 0 {
+			h.failed.Add(h.run.Swap(0))
+		}
+		if h.failed.Load() == 0 {
+			return
+		}
 		if ok := h.ok.Add(1); ok+h.failed.Load() > recentSamples {
 			h.ok.Store(ok / 2)
 			h.failed.Store(h.failed.Load() / 2)
