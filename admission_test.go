@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // flip is a handler whose status can be changed while the test runs.
@@ -321,9 +324,29 @@ func TestAdmission_stopsRetriesWhenItOpens(t *testing.T) {
 	}
 }
 
+// hostsHeld counts the hosts a client keeps state for, as a user sees
+// them: the data points of its resilient.admission gauge, one per host.
+func hostsHeld(t *testing.T, reader *sdkmetric.ManualReader) int {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[float64]); ok && m.Name == "resilient.admission" {
+				return len(g.DataPoints)
+			}
+		}
+	}
+	return 0
+}
+
 func TestAdmission_registryIsBoundedAndEvicts(t *testing.T) {
 	base := &memTransport{}
-	tr := NewTransport(base, WithBreaker(Breaker{MaxHosts: 10})).(*Transport)
+	reader := sdkmetric.NewManualReader()
+	tr := NewTransport(base, WithBreaker(Breaker{MaxHosts: 10}),
+		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))).(*Transport)
 	defer tr.Close()
 	c := &http.Client{Transport: tr}
 	for i := 0; i < 200; i++ {
@@ -332,8 +355,10 @@ func TestAdmission_registryIsBoundedAndEvicts(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if n := len(tr.hosts.hosts); n > 10 {
-			t.Fatalf("after %d hosts the registry holds %d, above MaxHosts 10", i+1, n)
+		if i%20 == 19 {
+			if n := hostsHeld(t, reader); n != 10 {
+				t.Fatalf("after %d hosts the client holds %d, want MaxHosts, 10", i+1, n)
+			}
 		}
 	}
 	if base.calls.Load() != 200 {
@@ -341,7 +366,9 @@ func TestAdmission_registryIsBoundedAndEvicts(t *testing.T) {
 	}
 
 	clk := newFakeClock()
-	idle := NewTransport(base, WithBreaker(Breaker{IdleTTL: time.Minute}), withClock(clk)).(*Transport)
+	idleReader := sdkmetric.NewManualReader()
+	idle := NewTransport(base, WithBreaker(Breaker{IdleTTL: time.Minute}), withClock(clk),
+		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(idleReader)))).(*Transport)
 	defer idle.Close()
 	ic := &http.Client{Transport: idle}
 	for i := 0; i < 5; i++ {
@@ -349,7 +376,7 @@ func TestAdmission_registryIsBoundedAndEvicts(t *testing.T) {
 		resp.Body.Close()
 		clk.Advance(3 * time.Minute)
 	}
-	if n := len(idle.hosts.hosts); n > 2 {
+	if n := hostsHeld(t, idleReader); n > 2 {
 		t.Errorf("idle hosts kept: %d, want those idle longer than IdleTTL evicted", n)
 	}
 }
