@@ -32,6 +32,7 @@ type call struct {
 	replayable   bool
 	instrumented bool
 	span         trace.Span // logical span, nil when not instrumented
+	cancel       func()     // ends WithTimeout's deadline; nil without one
 
 	attempts   int               // attempts sent to the network
 	last       result            // the latest attempt's outcome
@@ -60,8 +61,14 @@ type callKey struct{}
 
 // newCall starts the call for req at now.
 func (t *Transport) newCall(req *http.Request, now time.Time) *call {
+	ctx := req.Context()
+	var cancel context.CancelFunc
+	if d := t.cfg.timeout; d > 0 {
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
 	c := &call{
-		Context:    req.Context(),
+		Context:    ctx,
+		cancel:     cancel,
 		t:          t,
 		req:        req,
 		method:     req.Method,

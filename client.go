@@ -40,9 +40,10 @@ import (
 
 // New returns an *http.Client whose transport is NewTransport(nil, opts...):
 // a clone of http.DefaultTransport wrapped in retries, per-host circuit
-// breakers, a retry budget and tracing. Its Timeout is WithTimeout's value,
-// zero by default. It is safe for concurrent use, like any *http.Client, and
-// can replace http.DefaultClient:
+// breakers, a retry budget and tracing. Its Timeout is zero: WithTimeout is
+// enforced inside the transport, so that a call that runs out of time still
+// returns its last outcome typed. It is safe for concurrent use, like any
+// *http.Client, and can replace http.DefaultClient:
 //
 //	http.DefaultClient = resilient.New()
 //
@@ -51,7 +52,7 @@ import (
 // response, or a *CircuitOpenError when the host's breaker refused the call.
 func New(opts ...Option) *http.Client {
 	t := NewTransport(nil, opts...).(*Transport)
-	return &http.Client{Transport: t, Timeout: t.cfg.timeout}
+	return &http.Client{Transport: t}
 }
 
 // Transport is the http.RoundTripper returned by NewTransport. It is safe
@@ -85,8 +86,7 @@ var _ http.RoundTripper = (*Transport)(nil)
 // base of yours, Retry.AttemptTimeout is enforced by canceling each
 // attempt's context (about six allocations per attempt), unless base is an
 // *http.Transport whose ResponseHeaderTimeout is set, which then serves as
-// the attempt timeout. WithTimeout is ignored: the caller's client owns the
-// total timeout.
+// the attempt timeout. WithTimeout bounds each call here too.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	cfg := newConfig(opts)
 	t := &Transport{cfg: cfg, redactor: redact.New(cfg.secrets...)}

@@ -53,6 +53,10 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 			// not happen: give back what was kept.
 			resp.Body = body.Replay(f.body, http.NoBody)
 		}
+		if c.cancel != nil {
+			// WithTimeout's deadline bounds reading the body too.
+			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: c.cancel}
+		}
 		t.tel.endCall(c, resp.StatusCode, nil)
 		return resp, nil
 	}
@@ -68,6 +72,9 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 func (t *Transport) fail(c *call, status int, err error) (*http.Response, error) {
 	t.tel.failed(c, c, status, err)
 	t.tel.endCall(c, status, err)
+	if c.cancel != nil {
+		c.cancel()
+	}
 	return nil, err
 }
 

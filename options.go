@@ -261,10 +261,14 @@ func WithBreaker(b Breaker) Option {
 	})
 }
 
-// WithTimeout sets the *http.Client's Timeout made by New: the limit on the
-// whole call, retries and waits included, and reading the body. Zero, the
-// default, means no limit beyond the request's context. NewTransport
-// ignores it.
+// WithTimeout bounds each call, retries and waits included, and reading
+// the response body, with a deadline on the call's context inside the
+// transport. When it passes, the call ends with its last outcome: a 503
+// followed by a retry that hung comes back as the 503's *StatusError, with
+// Err matching context.DeadlineExceeded, rather than as net/http's
+// text-only "Client.Timeout exceeded". It applies to New and NewTransport
+// alike; the *http.Client that New returns has no Timeout of its own.
+// Zero, the default, means no limit beyond the request's context.
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d < 0 {

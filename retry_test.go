@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -585,5 +588,83 @@ func TestWithPassThrough5xx_returnsTheFinalResponseAfterRetries(t *testing.T) {
 	}
 	if resp.StatusCode != 503 || readAll(t, resp) != "still down" || srv.hits.Load() != 4 {
 		t.Errorf("got %d after %d attempts; want the last 503 with its body, after 4 attempts", resp.StatusCode, srv.hits.Load())
+	}
+}
+
+// TestWithTimeout_endsWithTheLastFailuresStatusError: a server that answers
+// 503 and then stalls, or 503 always, under WithTimeout(300ms) or a context
+// deadline of 300ms: every call, of 1,000 each, returns the 503 as a
+// *StatusError, never net/http's text-only timeout or a bare "context
+// deadline exceeded". How late past the deadline calls return is logged,
+// not asserted (the machine is shared); the bound only catches a hang.
+func TestWithTimeout_endsWithTheLastFailuresStatusError(t *testing.T) {
+	const runs, parallel, limit = 1000, 100, 300 * time.Millisecond
+	var seen sync.Map
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		first := true
+		if id := r.Header.Get("X-Call"); id != "" {
+			_, loaded := seen.LoadOrStore(id, true)
+			first = !loaded
+		}
+		if !first && r.URL.Path == "/stall" {
+			<-r.Context().Done()
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "busy")
+	})
+	for _, tc := range []struct {
+		name, path string
+		option     bool // WithTimeout, else a context deadline
+	}{
+		{"503 then stall, WithTimeout", "/stall", true},
+		{"503 then stall, context deadline", "/stall", false},
+		{"503 always, WithTimeout", "/always", true},
+		{"503 always, context deadline", "/always", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := []Option{WithBreaker(Breaker{Disabled: true}),
+				WithRetry(Retry{MinWait: 20 * time.Millisecond, Budget: RetryBudget{Disabled: true}})}
+			if tc.option {
+				opts = append(opts, WithTimeout(limit))
+			}
+			c := newClient(t, opts...)
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, parallel)
+			late := make([]time.Duration, runs)
+			for i := range runs {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					ctx := context.Background()
+					if !tc.option {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, limit)
+						defer cancel()
+					}
+					req := must[*http.Request](t)(http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+tc.path, nil))
+					req.Header.Set("X-Call", fmt.Sprint(tc.name, i))
+					start := time.Now()
+					resp, err := c.Do(req)
+					late[i] = time.Since(start) - limit
+					if err == nil {
+						resp.Body.Close()
+						t.Errorf("call %d succeeded", i)
+						return
+					}
+					var se *StatusError
+					if !errors.As(err, &se) || se.StatusCode != 503 || string(se.Body) != "busy" {
+						t.Errorf("call %d: %v, want the 503's *StatusError", i, err)
+					}
+				}()
+			}
+			wg.Wait()
+			slices.Sort(late)
+			t.Logf("past the %s limit: p50 %s, p99 %s, max %s", limit, late[runs/2], late[runs*99/100], late[runs-1])
+			if late[runs-1] > time.Second {
+				t.Errorf("a call returned %s after its limit", late[runs-1])
+			}
+		})
 	}
 }

@@ -1,8 +1,9 @@
 package resilient
 
-// This file holds the attempt timeout (Retry.AttemptTimeout): how an
-// attempt that gets no response headers in time is abandoned, and the
-// error it then returns. With New's own transport the timeout is the
+// This file holds the timeouts: the attempt timeout (Retry.AttemptTimeout),
+// how an attempt that gets no response headers in time is abandoned and
+// the error it then returns, and the body wrapper that ends WithTimeout's
+// deadline when the caller is done. With New's own transport the timeout is the
 // transport's ResponseHeaderTimeout and costs nothing per request; with a
 // base transport of the caller's it is a context canceled by a timer.
 
@@ -56,5 +57,18 @@ type cancelOnClose struct {
 func (b *cancelOnClose) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel(nil)
+	return err
+}
+
+// cancelBody ends a call's WithTimeout deadline when the caller closes the
+// response body.
+type cancelBody struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
 	return err
 }
