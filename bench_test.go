@@ -115,7 +115,7 @@ func BenchmarkGET500Loopback(b *testing.B) {
 // in microseconds, without touching the network.
 func BenchmarkRefused(b *testing.B) {
 	base := &memTransport{code: 503}
-	t := NewTransport(base, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{MinRequests: 1, Cooldown: time.Hour}))
+	t := NewTransport(base, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{ConsecutiveFailures: 1, ProbeInterval: time.Hour, Cooldown: time.Hour}))
 	defer t.(*Transport).Close()
 	c := &http.Client{Transport: t}
 	c.Get("http://down.test/")

@@ -211,7 +211,7 @@ func newBare(cfg Config) Client {
 }
 
 // neverOpens is a breaker policy that counts every outcome and never opens.
-var neverOpens = resilient.Breaker{MinRequests: math.MaxUint32}
+var neverOpens = resilient.Breaker{ConsecutiveFailures: math.MaxUint32, MinRequests: math.MaxUint32}
 
 func newResilient(traced bool) func(Config) Client {
 	return func(cfg Config) Client {

@@ -17,7 +17,7 @@ import (
 // TestSimulation_fleet runs 50 instances against a dependency that fails
 // every call, with and without sharing through a real Redis, and reports
 // the failing calls the dependency received before the whole fleet stopped
-// sending. docs/sections/fleet.md quotes its table; regenerate it with
+// sending. docs/testing.md quotes its table; regenerate it with
 //
 //	RESILIENT_SIM_TRIALS=5 go test -run TestSimulation_fleet -v ./redisstore
 func TestSimulation_fleet(t *testing.T) {
@@ -26,7 +26,7 @@ func TestSimulation_fleet(t *testing.T) {
 	}
 	r := startRedis(t)
 	// Without sharing every run gives the same count, each instance's
-	// MinRequests; with it, the count varies with the arrivals, and a busy
+	// ConsecutiveFailures; with it, the count varies with the arrivals, and a busy
 	// machine (50 instances share its cores here) can delay the warning:
 	// take the median of 3 runs at least.
 	trials := 3
@@ -34,8 +34,9 @@ func TestSimulation_fleet(t *testing.T) {
 		trials = v
 	}
 	const instances = 50
-	breaker := resilient.Breaker{ // DefaultBreaker's trip rule, a long cooldown
-		FailureRatio: 0.5, MinRequests: 10, Window: time.Minute, Cooldown: 5 * time.Minute,
+	breaker := resilient.Breaker{ // DefaultBreaker's trip rule, and no probe during the run
+		ConsecutiveFailures: resilient.DefaultBreaker.ConsecutiveFailures,
+		ProbeInterval:       5 * time.Minute, Cooldown: 5 * time.Minute,
 	}
 	scenarios := []struct {
 		name  string
@@ -45,7 +46,7 @@ func TestSimulation_fleet(t *testing.T) {
 		{"rates spread from 2 to 50 req/s", sim.SpreadRates(instances, 2, 50)},
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%d instances, MinRequests %d, Poisson arrivals, every call fails; median of %d runs with sharing\n\n", instances, breaker.MinRequests, trials)
+	fmt.Fprintf(&table, "\n%d instances, ConsecutiveFailures %d, Poisson arrivals, every call fails; median of %d runs with sharing\n\n", instances, breaker.ConsecutiveFailures, trials)
 	fmt.Fprintf(&table, "| %-33s | %-7s | %21s | %16s | %-31s |\n", "scenario", "sharing", "failing calls (range)", "fleet stopped in", "stopped by own / remote breaker")
 	fmt.Fprintf(&table, "|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 35), strings.Repeat("-", 9), strings.Repeat("-", 23), strings.Repeat("-", 18), strings.Repeat("-", 33))
 	for _, sc := range scenarios {
@@ -77,9 +78,9 @@ func TestSimulation_fleet(t *testing.T) {
 				fmt.Sprintf("%d (%d-%d)", sim.Median(calls[i]), lo, hi), sim.Median(stopped),
 				fmt.Sprintf("%d / %d", sim.Median(own), len(sc.rates)-sim.Median(own)))
 		}
-		// Without sharing every instance sends MinRequests failing calls;
-		// with it, most learn of the outage from the first to trip.
-		if got, want := sim.Median(calls[0]), instances*int(breaker.MinRequests); got < want {
+		// Without sharing every instance sends ConsecutiveFailures failing
+		// calls; with it, most learn of the outage from the first to trip.
+		if got, want := sim.Median(calls[0]), instances*int(breaker.ConsecutiveFailures); got < want {
 			t.Errorf("%s without sharing: %d failing calls, want at least %d", sc.name, got, want)
 		}
 		if alone, shared := sim.Median(calls[0]), sim.Median(calls[1]); shared*10 > alone*8 {
