@@ -121,8 +121,14 @@ func (t *Transport) newHost(k hostKey) *host {
 			// caller through as a probe as soon as we do.
 			Timeout: time.Nanosecond,
 			ReadyToTrip: func(c gobreaker.Counts) bool {
+				// The run is ours (observe): gobreaker's rolling window
+				// drops failures older than Window from its count, so a
+				// client calling less than 25 times per Window would
+				// never see a run of 25. Its count serves a remote trip,
+				// which reports failures without observing them.
+				run := max(h.run.Load(), int64(c.ConsecutiveFailures))
 				samples := c.TotalSuccesses + c.TotalFailures
-				return int64(c.ConsecutiveFailures) >= h.tripRun() || samples >= b.MinRequests &&
+				return run >= h.tripRun() || samples >= b.MinRequests &&
 					float64(c.TotalFailures) >= b.FailureRatio*float64(samples)
 			},
 			IsExcluded: func(err error) bool { return err == errExcluded },

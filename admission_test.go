@@ -538,3 +538,21 @@ func TestAdmission_aProbeStuckOnAHangingHostGivesWayAfterAHold(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+func TestAdmission_aQuietClientOpensOnARunLongerThanTheWindow(t *testing.T) {
+	// 15 failures spread over more than the 200 ms window: gobreaker's
+	// own count of failures in a row forgets those older than its window
+	// (real time: it has no clock to inject); the run must not, or a
+	// client calling less than 25 times per 10 s would never open.
+	srv := newServer(t, status(503, "down"))
+	c := newClient(t, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{ConsecutiveFailures: 15, Window: 200 * time.Millisecond, ProbeInterval: time.Minute, Cooldown: time.Minute}))
+	for i := 1; i <= 15; i++ {
+		if _, err := c.Get(srv.URL); errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("call %d refused before the run of 15", i)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if _, err := c.Get(srv.URL); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("after 15 failures in a row over 375 ms: %v, want the breaker open", err)
+	}
+}
