@@ -28,9 +28,12 @@ package resilient
 //  2. Open: calls are refused in microseconds, without a lock, but for
 //     probes, one at a time (Breaker.Probes; a probe in flight for longer
 //     than a hold, against a host that times out, gives its place to the
-//     next), each after a hold of a
-//     quarter of the outage's age, from ProbeInterval (10ms) to Cooldown
-//     (250ms), ±20% jitter (probeHold). A blip is probed within
+//     next). The first few go after the shortest hold, ProbeInterval
+//     (10ms): 3 for a host that was healthy, 50 to 100 for one that was
+//     already failing some calls, so that a degraded host is found alive
+//     again in a fraction of a second (fastProbes). Then each goes after a hold of a
+//     quarter of the outage's age, from ProbeInterval to Cooldown (250ms),
+//     ±20% jitter (probeHold). A blip is probed within
 //     milliseconds; an outage of seconds costs about 4 probes a second, and
 //     its end is seen within a Cooldown. This is Envoy's outlier detection
 //     and Finagle's failure accrual, growing the hold, but in time rather
@@ -97,6 +100,8 @@ type host struct {
 	openedAt    atomic.Int64 // unix nanos when the breaker last opened from closed
 	ok, failed  atomic.Int64 // recent successes, and failures whose run a success ended (see observe)
 	run         atomic.Int64 // failures since the last success
+	fast        atomic.Int32 // probes of this open sent after the shortest hold (see fastProbes)
+	probes      atomic.Int32 // probes failed since the breaker opened
 	rampStart   atomic.Int64 // unix nanos; ramp-up runs from rampStart to rampEnd
 	rampEnd     atomic.Int64
 	serverWait  atomic.Int64          // nanoseconds the last failure asked to wait (Retry-After)
@@ -315,8 +320,15 @@ func (h *host) changed(from, to gobreaker.State) {
 	case gobreaker.StateOpen:
 		if from == gobreaker.StateClosed {
 			h.openedAt.Store(n)
+			h.probes.Store(0)
+			h.fast.Store(int32(h.fastProbes()))
+		} else {
+			h.probes.Add(1)
 		}
 		hold := probeHold(b, time.Duration(n-h.openedAt.Load()))
+		if h.probes.Load() < h.fast.Load() {
+			hold = b.ProbeInterval
+		}
 		hold = time.Duration(float64(hold) * (0.8 + 0.4*t.cfg.rand()))
 		if from == gobreaker.StateClosed && h.remoteTrip.Load() {
 			// Another instance detected the outage and probes it: hold
@@ -340,6 +352,28 @@ func (h *host) changed(from, to gobreaker.State) {
 	}
 	h.state.Store(int32(to))
 	t.breakerChanged(h, from, to, now)
+}
+
+// fastProbes is how many probes an open breaker sends after the shortest
+// hold, ProbeInterval, before its holds grow with the outage's age. A host
+// that answered everything before this run of failures is most likely
+// down: 3 quick probes cover a blip. One that was already failing some
+// calls is more likely degraded, and its recent success rate s may lag a
+// change for the worse (from 60% failures to 90%, say): it gets five over
+// s, from 50 to 100, so that a host still answering 10% is found alive
+// again with odds of 99.5%, within about half a second, where growing
+// holds kept it refused for seconds in one short run of five. That costs
+// 50 to 100 requests more when such a host does go down.
+func (h *host) fastProbes() int {
+	ok, failed := h.ok.Load(), h.failed.Load()
+	if failed == 0 {
+		return 3
+	}
+	if ok == 0 {
+		return 50
+	}
+	s := float64(ok) / float64(ok+failed)
+	return min(100, max(50, int(math.Ceil(5/s))))
 }
 
 // probeHold is how long an open breaker holds before its next probe, once

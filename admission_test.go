@@ -60,12 +60,14 @@ func TestAdmission_opensOnARunOfFailuresAndProbesAfterHoldsThatGrowWithTheOutage
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-	// Each hold is a quarter of the outage's age, from 100ms to 400ms:
-	// probes fail at ages 0, 100ms, 1.1s and 3.1s.
+	// A host that was healthy gets 3 probes after the shortest hold, then
+	// holds of a quarter of the outage's age, up to 400ms: probes fail at
+	// ages 100ms, 200ms, 1.1s and 3.1s.
 	for i, step := range []struct{ wait, hold time.Duration }{
 		{0, 100 * time.Millisecond},
 		{100 * time.Millisecond, 100 * time.Millisecond},
-		{time.Second, 275 * time.Millisecond},
+		{100 * time.Millisecond, 100 * time.Millisecond},
+		{900 * time.Millisecond, 275 * time.Millisecond},
 		{2 * time.Second, 400 * time.Millisecond},
 	} {
 		clk.Advance(step.wait)
@@ -87,7 +89,7 @@ func TestAdmission_opensOnARunOfFailuresAndProbesAfterHoldsThatGrowWithTheOutage
 		if want := fmt.Sprintf("next probe in %s", step.hold); !strings.Contains(err.Error(), want) {
 			t.Errorf("Error() = %q, want %q", err, want)
 		}
-		if i < 3 {
+		if i < 4 {
 			continue
 		}
 		clk.Advance(step.hold - time.Millisecond)
@@ -554,5 +556,45 @@ func TestAdmission_aQuietClientOpensOnARunLongerThanTheWindow(t *testing.T) {
 	}
 	if _, err := c.Get(srv.URL); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("after 15 failures in a row over 375 ms: %v, want the breaker open", err)
+	}
+}
+
+func TestAdmission_aHostThatAnsweredFewCallsIsProbedFastAfterItOpens(t *testing.T) {
+	// One call in ten answered, then a run long enough to open: the next
+	// 50 probes go after the shortest hold, as 5/0.1 says.
+	srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+		if n > 100 || n%10 != 0 {
+			w.WriteHeader(503)
+		}
+	})
+	clk := newFakeClock()
+	c := newClient(t, WithRetry(Retry{Max: -1}), withClock(clk), withRand(half),
+		WithBreaker(Breaker{ConsecutiveFailures: 20, ProbeInterval: 10 * time.Millisecond, Cooldown: time.Second}))
+	refusedAt := func() time.Duration {
+		t.Helper()
+		_, err := c.Get(srv.URL)
+		return refusal(t, err).Until.Sub(clk.Now())
+	}
+	for i := 0; i < 100; i++ {
+		c.Get(srv.URL)
+	}
+	for c.Get(srv.URL); ; c.Get(srv.URL) { // fail until the run opens it
+		if _, err := c.Get(srv.URL); errors.Is(err, ErrCircuitOpen) {
+			break
+		}
+		if srv.hits.Load() > 1000 {
+			t.Fatal("never opened")
+		}
+	}
+	for i := 0; i < 50; i++ {
+		clk.Advance(100 * time.Millisecond) // the age grows; the hold must not yet
+		if _, err := c.Get(srv.URL); StatusCode(err) != 503 {
+			t.Fatalf("probe %d: %v, want it sent", i, err)
+		}
+		if hold := refusedAt(); i < 49 && hold != 10*time.Millisecond {
+			t.Fatalf("after failed probe %d the hold is %s, want the shortest, 10ms", i+1, hold)
+		} else if i == 49 && hold <= 10*time.Millisecond {
+			t.Fatalf("after %d failed probes the hold is still %s, want it grown", i+1, hold)
+		}
 	}
 }
