@@ -21,7 +21,7 @@ func matrixSummary(scenarios string) string {
 	var b strings.Builder
 	b.WriteString("\n## Scenario matrix\n\n")
 	b.WriteString("The same seeded open-loop traffic through a plain client and each peer, each against its own local server with the same fault schedule; ")
-	b.WriteString("every scenario, phase by phase, is in [SCENARIOS.md](SCENARIOS.md), written by the same run.\n\n")
+	b.WriteString("every scenario, phase by phase, is in [SCENARIOS.md](SCENARIOS.md), whose first lines name the commit measured.\n\n")
 	b.WriteString(body)
 	return b.String()
 }
