@@ -68,7 +68,7 @@ var IssueLimits = Limits{
 // lost after healing at 100 calls/s instead of 25 (the wait for the next
 // probe is jittered up to 300 ms, and ramp-up costs about 12 calls at
 // 200 calls/s: a run's worst case, not its average). Flapping is a
-// known miss (about 42% against plain's 50%): it is held at 12 pp, so
+// known miss (42% to 47% against plain's 50%): it is held at 12 pp, so
 // that it does not get worse unseen.
 var TestLimits = Limits{
 	Subject: "resilient", Baseline: "plain",
