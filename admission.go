@@ -336,6 +336,7 @@ func (h *host) changed(from, to gobreaker.State) {
 			// had begun when that one did.
 			hold = max(0, min(time.Duration(h.remoteUntil.Load()-n), b.Cooldown))
 			h.openedAt.Store(n - int64(4*b.Cooldown))
+			h.fast.Store(0)
 		}
 		server := time.Duration(h.serverWait.Swap(0))
 		server = min(server, t.cfg.retry.MaxWait)
