@@ -149,15 +149,24 @@ func (t *Transport) newHost(k hostKey) *host {
 	return h
 }
 
-// admit decides whether an attempt to h may be sent at now. When it may,
+// admit decides whether an attempt to h may be sent now. When it may,
 // done reports the attempt's outcome (see verdict) and must be called
-// once; done is nil when breakers are disabled.
-func (h *host) admit(now time.Time) (done func(error), refusal *CircuitOpenError) {
+// once; done is nil when breakers are disabled. A closed host that is not
+// ramping up is admitted without reading the clock.
+func (h *host) admit() (done func(error), refusal *CircuitOpenError) {
 	if h.cb == nil {
 		return nil, nil
 	}
+	st := gobreaker.State(h.state.Load())
+	if st == gobreaker.StateClosed && h.rampEnd.Load() == 0 {
+		if d, err := h.cb.Allow(); err == nil {
+			return d, nil
+		}
+		st = gobreaker.State(h.state.Load()) // it has just opened
+	}
+	now := h.t.cfg.clock.Now()
 	n := now.UnixNano()
-	switch gobreaker.State(h.state.Load()) {
+	switch st {
 	case gobreaker.StateOpen:
 		// Refuse without taking gobreaker's lock: under load, refused
 		// calls would otherwise queue on it.
@@ -165,7 +174,9 @@ func (h *host) admit(now time.Time) (done func(error), refusal *CircuitOpenError
 			return nil, h.openError(now, "")
 		}
 	case gobreaker.StateClosed:
-		if share := h.rampShare(n); share < 1 && h.t.cfg.rand() >= share {
+		if end := h.rampEnd.Load(); n >= end {
+			h.rampEnd.CompareAndSwap(end, 0) // ramp-up over: back to the clock-free path
+		} else if h.t.cfg.rand() >= h.rampShare(n) {
 			return nil, h.openError(now, reasonRamp)
 		}
 	}

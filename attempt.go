@@ -19,8 +19,7 @@ import (
 func (c *call) attempt(r *http.Request) (*http.Response, error) {
 	t := c.t
 	h := c.host
-	now := t.cfg.clock.Now()
-	done, refusal := h.admit(now)
+	done, refusal := h.admit()
 	if refusal != nil {
 		if r.Body != nil {
 			r.Body.Close()
@@ -35,7 +34,7 @@ func (c *call) attempt(r *http.Request) (*http.Response, error) {
 	if done != nil {
 		v := verdict(c, resp, err)
 		if v == errFailure && resp != nil {
-			if d, ok := headers.ServerDelay(resp.Header, now); ok {
+			if d, ok := headers.ServerDelay(resp.Header, t.cfg.clock.Now()); ok {
 				h.noteServerWait(d)
 			}
 		}

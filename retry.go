@@ -118,6 +118,11 @@ func (c *call) next() bool {
 	if c.Context.Err() != nil {
 		return false
 	}
+	if Classify(c.last.resp, c.last.err) != Retryable {
+		// decide would say the same; most calls end here, and need
+		// neither the clock, the deadline nor a random draw.
+		return false
+	}
 	now := t.cfg.clock.Now()
 	dl, _ := c.Context.Deadline()
 	d := decide(&t.cfg.retry, c.last, facts{
