@@ -162,11 +162,12 @@ func IsIdempotent(req *http.Request) bool {
 	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
 }
 
-// neverSent reports whether err proves that the request never reached the
-// server: the connection could not be made, so even a POST may be retried.
+// neverSent reports whether err proves that the server never processed
+// the request: the connection could not be made, or the server refused or
+// dropped it unprocessed (see unprocessed), so even a POST may be retried.
 func neverSent(err error) bool {
 	return walk(err, func(e error) bool {
 		op, ok := e.(*net.OpError)
-		return ok && op.Op == "dial" || e == ErrCircuitOpen
+		return ok && op.Op == "dial" || e == ErrCircuitOpen || unprocessed(e)
 	})
 }
