@@ -57,7 +57,7 @@ func TestNeverSent_messages(t *testing.T) {
 		{http2.StreamError{StreamID: 3, Code: http2.ErrCodeCancel}, false},
 		{http2.StreamError{StreamID: 3, Code: http2.ErrCodeProtocol, Cause: errors.New("received from peer")}, false},
 		{errors.New("http2: Transport: cannot retry err [stream error: stream ID 5; PROTOCOL_ERROR; received from peer] after Request.Body was written; define Request.GetBody to avoid this error"), false},
-		{http2.GoAwayError{LastStreamID: 7, ErrCode: http2.ErrCodeNo}, false},
+		{errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=7, ErrCode=NO_ERROR, debug=""`), false},
 		{errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=7, ErrCode=NO_ERROR, debug="stream error: stream ID 9; REFUSED_STREAM"`), false},
 		{io.EOF, false},
 		{io.ErrUnexpectedEOF, false},
