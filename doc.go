@@ -60,7 +60,10 @@
 // Which requests are sent again: GET, HEAD, OPTIONS, TRACE, PUT and DELETE
 // (the idempotent methods of RFC 9110); POST and PATCH only when the
 // request carries an Idempotency-Key header, or when the failure proves the
-// request never reached the server (the connection was refused). A request
+// server never processed the request: the connection was refused, the
+// HTTP/2 server refused the stream (REFUSED_STREAM) or left it above the
+// last stream of its GOAWAY, or the server closed a kept-alive HTTP/1.1
+// connection before the request was written on it. A request
 // body is sent again only when it can be replayed: http.NewRequest sets
 // GetBody for a *bytes.Buffer, *bytes.Reader or *strings.Reader; a body
 // without GetBody is sent once.
