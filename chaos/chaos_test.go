@@ -400,12 +400,13 @@ func TestNew_rejectsBadConfig(t *testing.T) {
 		want string
 	}{
 		{"rate", chaos.Config{Rules: []chaos.Rule{{Rate: 1.5}}}, "Rules[0]: Rate 1.5"},
-		{"two ends", chaos.Config{Rules: []chaos.Rule{{Rate: 1}, {Rate: 1, Fault: chaos.Fault{Reset: true, Status: 503}}}}, "Rules[1]: Fault sets more than one"},
-		{"status", chaos.Config{Rules: []chaos.Rule{{Fault: chaos.Fault{Status: 99}}}}, "Status 99"},
+		{"two ends", chaos.Config{Rules: []chaos.Rule{{Rate: 1}, {Rate: 1, Fault: chaos.Fault{Reset: true, Status: 503}}}}, "Rules[1].Fault: sets more than one"},
+		{"status", chaos.Config{Rules: []chaos.Rule{{Fault: chaos.Fault{Status: 99}}}}, "Rules[0].Fault: status 99"},
 		{"body", chaos.Config{Rules: []chaos.Rule{{Fault: chaos.Fault{Body: "x"}}}}, "without Status"},
 		{"both", chaos.Config{Rules: []chaos.Rule{}, Phases: []chaos.Phase{}}, "both Rules and Phases"},
 		{"open phase", chaos.Config{Phases: []chaos.Phase{{Name: "a"}, {Name: "b", Duration: 1}}}, `Phases[0] ("a") has no Duration`},
 		{"repeat", chaos.Config{Repeat: true, Phases: []chaos.Phase{{Name: "a"}}}, "Repeat"},
+		{"latency", chaos.Config{Rules: []chaos.Rule{{Fault: chaos.Fault{Latency: -1}}}}, "negative Latency"},
 		{"phase rule", chaos.Config{Phases: []chaos.Phase{{Rules: []chaos.Rule{{Rate: -1}}}}}, "Phases[0].Rules[0]: Rate -1"},
 	} {
 		_, err := chaos.New(tc.c)

@@ -61,7 +61,7 @@ func (f *Fault) zero() bool {
 // validate returns an error saying what is wrong with f, or nil.
 func (f *Fault) validate() error {
 	if f.Latency < 0 || f.Jitter < 0 {
-		return fmt.Errorf("Latency %v and Jitter %v must not be negative", f.Latency, f.Jitter)
+		return fmt.Errorf("negative Latency %v or Jitter %v; use 0 for none", f.Latency, f.Jitter)
 	}
 	n := 0
 	for _, set := range []bool{f.Reset, f.Hang, f.Status != 0} {
@@ -73,7 +73,7 @@ func (f *Fault) validate() error {
 		return errors.New("sets more than one of Reset, Hang and Status; a fault ends a request one way: use one rule for each")
 	}
 	if f.Status != 0 && (f.Status < 200 || f.Status > 599) {
-		return fmt.Errorf("Status %d is not a final HTTP status; use 200 to 599", f.Status)
+		return fmt.Errorf("status %d is not a final HTTP status; use 200 to 599", f.Status)
 	}
 	if f.Status == 0 && (f.Header != nil || f.Body != "") {
 		return errors.New("sets Header or Body without Status; they are sent only with an injected status")

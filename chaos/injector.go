@@ -153,7 +153,7 @@ func validRules(where string, rules []Rule) error {
 			return fmt.Errorf("chaos: %s[%d]: Rate %v is not a share; use 0 to 1", where, i, r.Rate)
 		}
 		if err := r.Fault.validate(); err != nil {
-			return fmt.Errorf("chaos: %s[%d]: Fault %w", where, i, err)
+			return fmt.Errorf("chaos: %s[%d].Fault: %w", where, i, err)
 		}
 	}
 	return nil
