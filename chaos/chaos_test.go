@@ -400,7 +400,7 @@ func TestNew_rejectsBadConfig(t *testing.T) {
 		want string
 	}{
 		{"rate", chaos.Config{Rules: []chaos.Rule{{Rate: 1.5}}}, "Rules[0]: Rate 1.5"},
-		{"two ends", chaos.Config{Rules: []chaos.Rule{{Rate: 1}, {Rate: 1, Fault: chaos.Fault{Reset: true, Status: 503}}}}, "Rules[1].Fault: sets more than one"},
+		{"two ends", chaos.Config{Rules: []chaos.Rule{{Rate: 1}, {Rate: 1, Fault: chaos.Fault{Reset: true, Hang: true}}}}, "Rules[1].Fault: sets both Reset and Hang"},
 		{"status", chaos.Config{Rules: []chaos.Rule{{Fault: chaos.Fault{Status: 99}}}}, "Rules[0].Fault: status 99"},
 		{"body", chaos.Config{Rules: []chaos.Rule{{Fault: chaos.Fault{Body: "x"}}}}, "without Status"},
 		{"both", chaos.Config{Rules: []chaos.Rule{}, Phases: []chaos.Phase{}}, "both Rules and Phases"},
@@ -412,6 +412,49 @@ func TestNew_rejectsBadConfig(t *testing.T) {
 		_, err := chaos.New(tc.c)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "chaos: ") {
 			t.Errorf("%s: got %v; want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestStatusCut_bodyEndsEarlyOrStalls: with Status, Reset sends the
+// status and a part of the body, then the body ends with
+// io.ErrUnexpectedEOF; Hang stalls it until the context ends. Both sides.
+func TestStatusCut_bodyEndsEarlyOrStalls(t *testing.T) {
+	for _, side := range []string{"Transport", "Handler"} {
+		for _, tc := range []struct {
+			name  string
+			fault chaos.Fault
+			want  error
+		}{
+			{"reset", chaos.Fault{Status: 200, Body: `{"items":[1,2`, Reset: true}, io.ErrUnexpectedEOF},
+			{"hang", chaos.Fault{Status: 200, Body: `{"items":[1,2`, Hang: true}, context.DeadlineExceeded},
+		} {
+			t.Run(side+"/"+tc.name, func(t *testing.T) {
+				in := mustNew(t, chaos.Config{Rules: []chaos.Rule{{Rate: 1, Fault: tc.fault}}})
+				c := &http.Client{Transport: in.Transport(nil)}
+				srv := newUpstream(t, nil)
+				if side == "Handler" {
+					srv = newUpstream(t, in)
+					c = &http.Client{Transport: &http.Transport{}}
+					defer c.CloseIdleConnections()
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatalf("Do: %v; want the response, then a failing body", err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(body) != tc.fault.Body || !errors.Is(err, tc.want) {
+					t.Errorf("got %d %q, %v; want 200 %q, then %v", resp.StatusCode, body, err, tc.fault.Body, tc.want)
+				}
+				st := in.Stats()
+				if n := map[string]int64{"reset": st.Reset, "hang": st.Hang}[tc.name]; n != 1 || srv.served.Load() != 0 {
+					t.Errorf("stats %+v, served %d; want one %s and nothing served", st, srv.served.Load(), tc.name)
+				}
+			})
 		}
 	}
 }

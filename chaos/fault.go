@@ -11,9 +11,10 @@ import (
 )
 
 // Fault is what happens to a request that a rule picked. Latency and Jitter
-// delay it; then at most one of Reset, Hang and Status decides its end; a
-// fault that sets none of them passes the request on, late. The zero Fault
-// does nothing.
+// delay it; then Status answers it, Reset drops the connection, or Hang
+// holds it; Status with Reset or Hang sends a response whose body is cut
+// short or stalls. A fault that sets none of them passes the request on,
+// late. The zero Fault does nothing.
 //
 // Latency followed by Reset is Toxiproxy's timeout toxic: nothing for a
 // while, then the connection drops.
@@ -44,12 +45,25 @@ type Fault struct {
 	// Handler hijacks the connection and closes it with SO_LINGER 0, so that
 	// the client reads a TCP RST; on HTTP/2, where connections cannot be
 	// hijacked, it aborts the stream with http.ErrAbortHandler.
+	//
+	// With Status, the status, Header and Body are sent first, without a
+	// Content-Length, then the connection closes: the caller gets the
+	// response, and io.ErrUnexpectedEOF when it reads past Body, as from a
+	// server that died mid-response. (The Handler closes with a FIN here,
+	// not a RST, which could destroy the response before the client reads
+	// it.)
 	Reset bool
 	// Hang holds the request without an answer until its context ends: the
 	// Transport then returns the context's error; the Handler returns
 	// without writing, when the client goes away or the server closes the
 	// connection. A request whose context never ends hangs forever, as it
 	// would against a server that stopped answering.
+	//
+	// With Status, the status, Header and Body are sent first, without a
+	// Content-Length, and the body stalls after Body: the caller gets the
+	// response, and its read of the body blocks until the context ends
+	// (Transport: or the body is closed). Timeouts that stop at the
+	// response headers do not see this one.
 	Hang bool
 }
 
@@ -63,14 +77,8 @@ func (f *Fault) validate() error {
 	if f.Latency < 0 || f.Jitter < 0 {
 		return fmt.Errorf("negative Latency %v or Jitter %v; use 0 for none", f.Latency, f.Jitter)
 	}
-	n := 0
-	for _, set := range []bool{f.Reset, f.Hang, f.Status != 0} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		return errors.New("sets more than one of Reset, Hang and Status; a fault ends a request one way: use one rule for each")
+	if f.Reset && f.Hang {
+		return errors.New("sets both Reset and Hang; a fault ends a request one way: use one rule for each")
 	}
 	if f.Status != 0 && (f.Status < 200 || f.Status > 599) {
 		return fmt.Errorf("status %d is not a final HTTP status; use 200 to 599", f.Status)
@@ -93,6 +101,7 @@ const (
 )
 
 // kind returns the counter a fault is counted in: how it ends the request.
+// A response cut short counts as a Reset, one that stalls as a Hang.
 func (f *Fault) kind() kind {
 	switch {
 	case f.Reset:

@@ -38,15 +38,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if wait(r.Context(), h.in.delay(&f)) != nil {
 		return // the client went away
 	}
+	if f.Status != 0 {
+		respond(w, r, &f)
+		return
+	}
 	switch f.kind() {
-	case kindStatus:
-		hdr := w.Header()
-		for k, v := range f.Header {
-			hdr[k] = append(hdr[k][:0:0], v...)
-		}
-		hdr.Set("Content-Length", strconv.Itoa(len(f.Body)))
-		w.WriteHeader(f.Status)
-		io.WriteString(w, f.Body)
 	case kindReset:
 		reset(w)
 	case kindHang:
@@ -57,6 +53,38 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.next.ServeHTTP(w, r)
 	}
+}
+
+// respond writes f's status, header and body; with Reset or Hang, without a
+// Content-Length, and then closes the connection or holds it.
+func respond(w http.ResponseWriter, r *http.Request, f *Fault) {
+	hdr := w.Header()
+	for k, v := range f.Header {
+		hdr[k] = append(hdr[k][:0:0], v...)
+	}
+	cut := f.Reset || f.Hang
+	if cut {
+		io.Copy(io.Discard, r.Body) // so that the context ends with the connection
+		hdr.Del("Content-Length")
+	} else {
+		hdr.Set("Content-Length", strconv.Itoa(len(f.Body)))
+	}
+	w.WriteHeader(f.Status)
+	io.WriteString(w, f.Body)
+	if !cut {
+		return
+	}
+	http.NewResponseController(w).Flush()
+	if f.Reset {
+		// A FIN, not a RST: a RST may destroy the response in the client's
+		// receive buffer before it is read.
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+		panic(http.ErrAbortHandler)
+	}
+	<-r.Context().Done()
 }
 
 // reset hijacks the request's connection and closes it with SO_LINGER 0,

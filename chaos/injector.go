@@ -206,7 +206,8 @@ type Stats struct {
 	// passed on.
 	Delayed int64
 	// Status, Reset and Hang are the numbers answered with an injected
-	// status, reset, and held.
+	// status, reset, and held. A response cut short by a reset counts in
+	// Reset, one that stalls in Hang.
 	Status, Reset, Hang int64
 }
 

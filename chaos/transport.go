@@ -5,12 +5,14 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -49,10 +51,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	switch f.kind() {
-	case kindStatus:
+	if f.Status != 0 {
 		closeBody(req)
-		return response(req, &f), nil
+		resp := response(req, &f)
+		if f.Reset || f.Hang {
+			resp.Header.Del("Content-Length")
+			resp.ContentLength = -1
+			resp.Body = &cutBody{Reader: strings.NewReader(f.Body), req: req, reset: f.Reset, closed: make(chan struct{})}
+		}
+		return resp, nil
+	}
+	switch f.kind() {
 	case kindReset:
 		closeBody(req)
 		return nil, resetError(req)
@@ -117,6 +126,41 @@ func response(req *http.Request, f *Fault) *http.Response {
 		Request:       req,
 	}
 }
+
+// cutBody is the body of a response cut short: Body, then the end of the
+// connection (io.ErrUnexpectedEOF) or a stall until the request's context
+// ends or the body is closed.
+type cutBody struct {
+	*strings.Reader
+	req    *http.Request
+	reset  bool
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.Reader.Len() > 0 {
+		return b.Reader.Read(p)
+	}
+	if b.reset {
+		return 0, io.ErrUnexpectedEOF
+	}
+	select {
+	case <-b.req.Context().Done():
+		return 0, b.req.Context().Err()
+	case <-b.closed:
+		return 0, errBodyClosed
+	}
+}
+
+func (b *cutBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// errBodyClosed is what a read of a closed stalled body returns, as
+// net/http's own body does.
+var errBodyClosed = errors.New("http: read on closed response body")
 
 // resetError returns the error net/http gives when the connection is reset
 // while it waits for the response: read: connection reset by peer. Its Op
