@@ -219,14 +219,16 @@ func TestHang_endsWithTheContext(t *testing.T) {
 	in := mustNew(t, chaos.Config{Rules: []chaos.Rule{{Rate: 1, Match: firstN(1), Fault: hang}}})
 	srv := newUpstream(t, in)
 	c := &http.Client{Transport: resilient.NewTransport(nil,
-		resilient.WithRetry(resilient.Retry{AttemptTimeout: 50 * time.Millisecond, MinWait: time.Millisecond}))}
+		resilient.WithRetry(resilient.Retry{AttemptTimeout: 200 * time.Millisecond, MinWait: time.Millisecond}))}
 	defer c.CloseIdleConnections()
 	resp, err := get(t, c, srv.URL)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("through a hung first attempt: %v", err)
 	}
-	if st := in.Stats(); st.Hang != 1 || st.Requests != 2 || srv.served.Load() != 1 {
-		t.Errorf("stats %+v, served %d; want 1 hang in 2 requests, 1 served", st, srv.served.Load())
+	// A loaded machine may make a served attempt outlast the timeout too,
+	// and be retried: count, rather than expect exactly two requests.
+	if st := in.Stats(); st.Hang != 1 || st.Requests != 1+srv.served.Load() || srv.served.Load() < 1 {
+		t.Errorf("stats %+v, served %d; want 1 hang and every other request served", st, srv.served.Load())
 	}
 
 	tin := mustNew(t, chaos.Config{Rules: []chaos.Rule{{Rate: 1, Fault: hang}}})

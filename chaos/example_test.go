@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -106,4 +107,66 @@ func ExampleConfig_phases() {
 func ExampleDraw() {
 	fmt.Println(chaos.Draw(1, 42) == chaos.Draw(1, 42), chaos.Draw(1, 42) == chaos.Draw(2, 42))
 	// Output: true false
+}
+
+// A response that dies mid-body: the status and the start of the body
+// arrive, then the connection ends. Code that checks only the status, or
+// reads the body without checking the error, is caught out here.
+func ExampleFault() {
+	in, err := chaos.New(chaos.Config{Rules: []chaos.Rule{{Rate: 1,
+		Fault: chaos.Fault{Status: http.StatusOK, Body: `{"orders":[1,2`, Reset: true}}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client := &http.Client{Transport: in.Transport(nil)} // nothing is sent
+	resp, err := client.Get("http://orders.example/orders")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, string(body), err)
+	// Output: 200 {"orders":[1,2 unexpected EOF
+}
+
+// With Key, a request's fault depends on its key alone: two injectors with
+// the same seed, fed the same calls in opposite orders, fault the same
+// ones. That is how two clients are compared on the same faults.
+func ExampleConfig_key() {
+	cfg := chaos.Config{
+		Seed:  7,
+		Rules: []chaos.Rule{{Rate: 0.5, Fault: chaos.Fault{Status: http.StatusServiceUnavailable}}},
+		Key: func(r *http.Request) (uint64, bool) {
+			n, err := strconv.ParseUint(r.Header.Get("X-Call"), 10, 64)
+			return n, err == nil
+		},
+	}
+	a, _ := chaos.New(cfg)
+	b, _ := chaos.New(cfg)
+	status := func(in *chaos.Injector, call int) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://orders.example/", nil)
+		req.Header.Set("X-Call", strconv.Itoa(call))
+		resp, err := in.Transport(okTransport{}).RoundTrip(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var fromA, fromB [6]int
+	for i := range 6 {
+		fromA[i] = status(a, i)
+		fromB[5-i] = status(b, 5-i)
+	}
+	fmt.Println(fromA == fromB, fromA)
+	// Output: true [200 200 503 503 503 503]
+}
+
+// okTransport answers 200 without a network, for the examples.
+type okTransport struct{}
+
+func (okTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
 }
