@@ -75,7 +75,7 @@ type Config struct {
 	// fault for each request (the zero Fault for none), for a selection
 	// the rules cannot express, as Polly's fault generators do. It must be
 	// safe for concurrent use and not read the body. Its faults are not
-	// validated: Reset wins over Hang, and Hang over Status.
+	// validated: one that sets both Reset and Hang resets.
 	Pick func(*http.Request) Fault
 
 	// Disabled makes the Injector start switched off (see SetEnabled).
