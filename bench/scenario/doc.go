@@ -13,8 +13,10 @@
 // the requests of each call, and the fault of the attempt-th request of
 // call i is decided by Draw(seed, scenario, i, attempt), a hash: every
 // client's first request of call i meets the same fault (common random
-// numbers), and retries draw afresh. A call succeeds when it gets a 2xx and
-// reads its body fully.
+// numbers), and retries draw afresh. Each server is a chaos.Handler whose
+// Pick follows that schedule (package github.com/resilient-http/resilient/chaos
+// injects the statuses, resets and delays). A call succeeds when it gets a
+// 2xx and reads its body fully.
 //
 // # Measures
 //

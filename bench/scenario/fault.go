@@ -1,8 +1,10 @@
 package scenario
 
 import (
-	"math"
+	"net/http"
 	"time"
+
+	"github.com/resilient-http/resilient/chaos"
 )
 
 // Kind is what a server does wrong during a phase.
@@ -64,6 +66,7 @@ const (
 	serveProblem
 	serveSlow
 	serveThrottled // Overload decides with its token bucket
+	numActions
 )
 
 // decide returns what to do with a request that draws u during phase fault
@@ -94,23 +97,35 @@ func (f Fault) decide(u float64, since time.Duration) action {
 
 // Draw returns the uniform number in [0, 1) that decides the fault of the
 // attempt-th request (1-based, as counted by the server) of call index in
-// scenario id, for seed. It is a pure function (SplitMix64 over the four
-// values), not a shared random stream: every client's first attempt at
+// scenario id, for seed. It is chaos.Draw over the three values, a pure
+// function, not a shared random stream: every client's first attempt at
 // call i draws the same number, whatever the other calls and clients did,
 // so that differences between clients are theirs, not noise (common random
 // numbers). Retries draw afresh.
 func Draw(seed uint64, id, index, attempt int) float64 {
-	h := mix(seed ^ 0x9e3779b97f4a7c15)
-	h = mix(h ^ uint64(id))
-	h = mix(h ^ uint64(index))
-	h = mix(h ^ uint64(attempt))
-	return float64(h>>11) / math.Exp2(53)
+	return chaos.Draw(seed, uint64(id), uint64(index), uint64(attempt))
 }
 
-// mix is SplitMix64's finaliser.
-func mix(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
+// injected returns the chaos fault that enacts a, or the zero Fault for a
+// request served normally. status is the code of serveStatus.
+func (f Fault) injected(a action, status int) chaos.Fault {
+	switch a {
+	case serveStatus:
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "X-Content-Type-Options": {"nosniff"}}
+		if f.RetryAfter != "" {
+			h.Set("Retry-After", f.RetryAfter)
+		}
+		return chaos.Fault{Status: status, Header: h, Body: http.StatusText(status) + "\n"}
+	case serveProblem:
+		return chaos.Fault{Status: http.StatusInternalServerError,
+			Header: http.Header{"Content-Type": {"application/problem+json"}}, Body: problemBody}
+	case serveReset:
+		return chaos.Fault{Reset: true}
+	case serveSlow:
+		return chaos.Fault{Latency: f.Delay}
+	}
+	return chaos.Fault{}
 }

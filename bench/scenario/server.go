@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/resilient-http/resilient/chaos"
 )
 
 // CallHeader carries the call's index on every request, retries included.
@@ -23,7 +24,9 @@ const crnSkew = 50 * time.Millisecond
 const problemBody = `{"type":"https://example.com/probs/outage","title":"Service Unavailable","status":500,"detail":"scenario: total outage"}`
 
 // server is one client's server: it follows the scenario's fault schedule
-// on the shared clock, and records when every request arrived.
+// on the shared clock, and records when every request arrived. Its faults
+// are injected by a chaos.Injector whose Pick is the schedule; the handler
+// behind it answers 200 "ok".
 type server struct {
 	sc     Scenario
 	seed   uint64
@@ -31,6 +34,7 @@ type server struct {
 	rate   float64 // calls per second
 	ends   []time.Duration
 	bucket tokenBucket
+	faults [][numActions]chaos.Fault // per phase, what each action injects
 
 	attempts []atomic.Int32 // per call index: requests received so far
 
@@ -45,15 +49,31 @@ func newServer(sc Scenario, seed uint64, t0 time.Time, rate float64, calls int) 
 	for _, p := range sc.Phases {
 		end += p.Duration
 		s.ends = append(s.ends, end)
+		status := p.Fault.Status
 		if p.Fault.Kind == Overload {
 			s.bucket.init(p.Fault.Capacity*rate, t0)
+			status = http.StatusServiceUnavailable
 		}
+		var fs [numActions]chaos.Fault
+		for a := range numActions {
+			fs[a] = p.Fault.injected(a, status)
+		}
+		s.faults = append(s.faults, fs)
 	}
 	return s
 }
 
-// start serves s on a new loopback httptest server.
-func (s *server) start() *httptest.Server { return httptest.NewServer(s) }
+// start serves s on a new loopback httptest server: chaos.Handler with
+// s.pick in front of a handler that answers 200 "ok".
+func (s *server) start() *httptest.Server {
+	in, err := chaos.New(chaos.Config{Pick: s.pick})
+	if err != nil {
+		panic(err) // a Config with only Pick is always valid
+	}
+	return httptest.NewServer(in.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok")
+	})))
+}
 
 // Arrivals returns when the requests arrived, since t0, sorted.
 func (s *server) Arrivals() []time.Duration {
@@ -79,8 +99,9 @@ func (s *server) at(index, attempt int, arrived time.Duration) time.Duration {
 	return arrived
 }
 
-// phaseAt returns the phase in force at t, and how long it has been.
-func (s *server) phaseAt(t time.Duration) (Phase, time.Duration) {
+// phaseAt returns the index of the phase in force at t, and how long it
+// has been.
+func (s *server) phaseAt(t time.Duration) (int, time.Duration) {
 	i, _ := slices.BinarySearch(s.ends, t+1)
 	if i >= len(s.ends) {
 		i = len(s.ends) - 1
@@ -89,74 +110,32 @@ func (s *server) phaseAt(t time.Duration) (Phase, time.Duration) {
 	if i > 0 {
 		begin = s.ends[i-1]
 	}
-	return s.sc.Phases[i], t - begin
+	return i, t - begin
 }
 
-// ServeHTTP answers one request as the schedule says.
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// pick returns the fault of one request, as the schedule says, and records
+// its arrival. The scenario's requests are GETs without a body.
+func (s *server) pick(r *http.Request) chaos.Fault {
 	now := time.Now()
 	arrived := now.Sub(s.t0)
-	io.Copy(io.Discard, r.Body)
 	index, err := strconv.Atoi(r.Header.Get(CallHeader))
 	if err != nil || index < 0 || index >= len(s.attempts) {
-		http.Error(w, "missing or bad "+CallHeader, http.StatusBadRequest)
-		return
+		return chaos.Fault{Status: http.StatusBadRequest, Body: "missing or bad " + CallHeader + "\n"}
 	}
 	s.mu.Lock()
 	s.arrivals = append(s.arrivals, arrived)
 	s.mu.Unlock()
 	attempt := int(s.attempts[index].Add(1))
 	t := s.at(index, attempt, arrived)
-	p, since := s.phaseAt(t)
-	f := p.Fault
-	a := f.decide(Draw(s.seed, s.sc.ID, index, attempt), since)
+	i, since := s.phaseAt(t)
+	a := s.sc.Phases[i].Fault.decide(Draw(s.seed, s.sc.ID, index, attempt), since)
 	if a == serveThrottled {
 		a = serveOK
 		if !s.bucket.take(now) {
-			a, f.Status = serveStatus, http.StatusServiceUnavailable
+			a = serveStatus
 		}
 	}
-	switch a {
-	case serveStatus:
-		if f.Status == 0 {
-			f.Status = http.StatusInternalServerError
-		}
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		http.Error(w, http.StatusText(f.Status), f.Status)
-	case serveProblem:
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(http.StatusInternalServerError)
-		io.WriteString(w, problemBody)
-	case serveReset:
-		reset(w)
-	case serveSlow:
-		timer := time.NewTimer(f.Delay)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-			io.WriteString(w, "ok")
-		case <-r.Context().Done():
-		}
-	default:
-		io.WriteString(w, "ok")
-	}
-}
-
-// reset hijacks the request's connection and closes it with SO_LINGER 0, so
-// that the kernel sends a RST and the client sees "connection reset by
-// peer".
-func reset(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		http.Error(w, "cannot hijack: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
+	return s.faults[i][a]
 }
 
 // tokenBucket admits requests at a fixed rate, with a burst of a tenth of a

@@ -1,7 +1,8 @@
 // Command demo shows, in about half a minute and without network, what
 // package resilient changes when a service fails. It starts an embedded
 // server that goes healthy, flaky (30% 503 with Retry-After), down (every
-// request 500 with problem details) and healed, and drives the same
+// request 500 with problem details) and healed, its faults injected by
+// package chaos (scenario.go holds the timetable), and drives the same
 // traffic through a plain *http.Client and through resilient.New() with its
 // defaults, side by side. It shows a live view while it runs and, at the
 // end, the difference in numbers and the errors each client returns.

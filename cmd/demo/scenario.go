@@ -3,22 +3,21 @@ package main
 import (
 	"net/http"
 	"time"
+
+	"github.com/resilient-http/resilient/chaos"
 )
 
-// Phase is one stage of the outage that the embedded server plays. A phase
-// answers a share of the requests with a failure and the rest with 200 OK.
+// Phase is one stage of the outage that the embedded server plays: the
+// chaos rules that decide, request by request, how the server answers.
 type Phase struct {
 	Name  string        // "healthy", "flaky", "down", "healed"
 	About string        // what the server does, in a few words
 	Start time.Duration // offset from the start of the run
 	End   time.Duration // offset where the next phase starts
 
-	FailRatio  float64       // share of requests that fail; 0 means none
-	Status     int           // status of a failed request
-	RetryAfter string        // Retry-After header of a failed request, or ""
-	Problem    bool          // failures carry an application/problem+json body
-	Latency    time.Duration // least time the server takes to answer
-	Jitter     time.Duration // up to this much is added to Latency at random
+	// Rules are the faults the server's chaos.Injector injects in this
+	// phase; a request that none picks is answered 200 with an order.
+	Rules []chaos.Rule
 }
 
 // Scenario is the sequence of phases of one run. Its zero value has no
@@ -28,21 +27,30 @@ type Scenario struct {
 	Remote bool // the target is a real service (-url): phases do not apply
 }
 
+// problem is the body of the down phase's 500s (RFC 9457 problem details).
+const problem = `{"type":"https://example.com/problems/database-unavailable","title":"Database unavailable","status":500,` +
+	`"detail":"orders-db primary is not accepting connections (pool exhausted: 0 of 50 free)"}` + "\n"
+
 // newScenario returns the outage the demo plays, with four phases of length
 // phase each: healthy, flaky (30% 503 with Retry-After), down (every request
-// 500 with a problem+json body), healed.
+// 500 with a problem+json body), healed. Every request takes the server
+// 3 ms plus up to 4 ms (1 ms plus up to 1 ms when down).
 func newScenario(phase time.Duration) Scenario {
+	pace := chaos.Fault{Latency: 3 * time.Millisecond, Jitter: 4 * time.Millisecond}
+	busy := pace
+	busy.Status, busy.Body = http.StatusServiceUnavailable, "orders service is overloaded, try again shortly\n"
+	busy.Header = http.Header{"Retry-After": {"1"}, "Content-Type": {"text/plain; charset=utf-8"}}
+	down := chaos.Fault{Latency: time.Millisecond, Jitter: time.Millisecond, Status: http.StatusInternalServerError,
+		Header: http.Header{"Content-Type": {"application/problem+json"}}, Body: problem}
 	ph := []Phase{
 		{Name: "healthy", About: "every request succeeds",
-			Latency: 3 * time.Millisecond, Jitter: 4 * time.Millisecond},
+			Rules: []chaos.Rule{{Rate: 1, Fault: pace}}},
 		{Name: "flaky", About: "30% 503 Service Unavailable, Retry-After: 1",
-			FailRatio: 0.3, Status: http.StatusServiceUnavailable, RetryAfter: "1",
-			Latency: 3 * time.Millisecond, Jitter: 4 * time.Millisecond},
+			Rules: []chaos.Rule{{Rate: 0.3, Fault: busy}, {Rate: 1, Fault: pace}}},
 		{Name: "down", About: "100% 500 with a problem+json body",
-			FailRatio: 1, Status: http.StatusInternalServerError, Problem: true,
-			Latency: 1 * time.Millisecond, Jitter: 1 * time.Millisecond},
+			Rules: []chaos.Rule{{Rate: 1, Fault: down}}},
 		{Name: "healed", About: "every request succeeds again",
-			Latency: 3 * time.Millisecond, Jitter: 4 * time.Millisecond},
+			Rules: []chaos.Rule{{Rate: 1, Fault: pace}}},
 	}
 	for i := range ph {
 		ph[i].Start = time.Duration(i) * phase
@@ -73,4 +81,17 @@ func (s Scenario) At(d time.Duration) int {
 		}
 	}
 	return len(s.Phases) - 1
+}
+
+// chaosPhases returns s's phases as a chaos timetable. The last phase lasts
+// for ever, so that requests arriving after the end meet it, as At says.
+func (s Scenario) chaosPhases() []chaos.Phase {
+	out := make([]chaos.Phase, len(s.Phases))
+	for i, p := range s.Phases {
+		out[i] = chaos.Phase{Name: p.Name, Duration: p.End - p.Start, Rules: p.Rules}
+	}
+	if len(out) > 0 {
+		out[len(out)-1].Duration = 0
+	}
+	return out
 }
