@@ -1,9 +1,9 @@
 // Package chaos injects faults into HTTP traffic, so that you can see how
 // your code, and the services it calls, behave when things go wrong: slow
 // answers, error statuses with Retry-After, connection resets, calls that
-// hang, and responses that die or stall mid-body. It follows Polly's chaos strategies (a fault, an injection
-// rate, an on/off switch) and Toxiproxy's toxics (latency with jitter,
-// reset_peer, timeout).
+// hang, and responses that die or stall mid-body. It follows Polly's chaos
+// strategies (a fault, an injection rate, an on/off switch) and
+// Toxiproxy's toxics (latency with jitter, reset_peer, timeout).
 //
 // One [Injector] serves both sides of a call:
 //
