@@ -61,9 +61,12 @@
 // (the idempotent methods of RFC 9110); POST and PATCH only when the
 // request carries an Idempotency-Key header, or when the failure proves the
 // request never reached the server (the connection was refused). A request
-// body is sent again only when it can be replayed: http.NewRequest sets
-// GetBody for a *bytes.Buffer, *bytes.Reader or *strings.Reader; a body
-// without GetBody is sent once.
+// body is sent again from GetBody, which http.NewRequest sets for a
+// *bytes.Buffer, *bytes.Reader or *strings.Reader. A body without GetBody,
+// as the AWS SDK and io.Pipe send, is rewound when it is an io.Seeker, and
+// otherwise sent again from a copy of what was sent, up to
+// [DefaultReplayLimit] (2 MiB, [WithReplayLimit]); a longer one is sent
+// once, and its error matches [ErrBodyNotReplayable].
 //
 // # Defaults
 //
