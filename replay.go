@@ -120,6 +120,19 @@ func (r *replayer) ready(ctx context.Context) bool {
 	return r.wait(ctx) == nil && !r.over
 }
 
+// bodyReady reports whether c's body, which has no GetBody, can be sent
+// again after a retryable outcome. That is known once the transport is
+// done with the latest attempt's body, so it waits for that (until the
+// call's context ends), but only when the outcome would otherwise be
+// retried: not after the last attempt allowed, nor for a request that is
+// not idempotent and reached the server.
+func (c *call) bodyReady() bool {
+	if c.attempts > c.t.cfg.retry.Max || !c.idempotent && (c.last.err == nil || !neverSent(c.last.err)) {
+		return false // decide stops for these before it asks about the body
+	}
+	return c.replay.ready(c.Context)
+}
+
 // rewind returns the body of the next attempt: the copy, then the rest of
 // src; or src itself rewound, when it is an io.Seeker.
 func (r *replayer) rewind(ctx context.Context) (io.ReadCloser, error) {

@@ -283,3 +283,26 @@ func TestTransport_RoundTrip_longBodyCostsLittleHeap(t *testing.T) {
 		}
 	}
 }
+
+func TestTransport_newCall_copiesOnlyBodiesWithoutGetBody(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		body  io.Reader
+		opts  []Option
+		wants bool // a replayer, that is a copy or a rewind
+	}{
+		{name: "GetBody streams again", body: strings.NewReader("x")},
+		{name: "no body", body: nil},
+		{name: "no GetBody", body: &sdkBody{Reader: strings.NewReader("x")}, wants: true},
+		{name: "no GetBody, retries off", body: &sdkBody{Reader: strings.NewReader("x")}, opts: []Option{WithRetry(Retry{Max: -1})}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTransport(&memTransport{}, tc.opts...).(*Transport)
+			defer tr.Close()
+			req := must[*http.Request](t)(http.NewRequest(http.MethodPut, "http://api.test/x", tc.body))
+			if c := tr.newCall(req, tr.cfg.clock.Now()); (c.replay != nil) != tc.wants {
+				t.Errorf("replayer %v; want one: %v", c.replay != nil, tc.wants)
+			}
+		})
+	}
+}

@@ -128,9 +128,7 @@ func (c *call) next() bool {
 		return false
 	}
 	if c.replay != nil {
-		// Whether the body can go again is known once the transport is
-		// done with it.
-		if c.replayable = c.replay.ready(c.Context); c.Context.Err() != nil {
+		if c.replayable = c.bodyReady(); c.Context.Err() != nil {
 			return false
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -75,17 +76,23 @@ func (f *fakeS3) seen() []s3Attempt {
 	return append([]s3Attempt(nil), f.attempts...)
 }
 
-// newS3 returns an S3 client for the fake, with static credentials, whose
-// HTTP client is hc and whose own retries are off.
-func newS3(url string, hc *http.Client) *s3.Client {
-	return s3.New(s3.Options{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""),
-		BaseEndpoint: aws.String(url),
-		UsePathStyle: true,
-		HTTPClient:   hc,
+// newS3 returns an S3 client for the fake, configured as docs/sdks.md
+// says: static credentials, hc as its HTTP client, its own retries off.
+func newS3(t *testing.T, url string, hc *http.Client) *s3.Client {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "")),
+		config.WithHTTPClient(hc),
 		// resilient retries; the SDK must not retry on top of it.
-		Retryer: aws.NopRetryer{},
+		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(url)
+		o.UsePathStyle = true
 	})
 }
 
@@ -102,7 +109,7 @@ func TestS3_PutObject_retriedWithTheSameBodyAndSignature(t *testing.T) {
 	hc := resilient.New(resilient.WithRetry(resilient.Retry{MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}))
 	defer resilient.Close(hc)
 
-	out, err := newS3(srv.URL, hc).PutObject(context.Background(), &s3.PutObjectInput{
+	out, err := newS3(t, srv.URL, hc).PutObject(context.Background(), &s3.PutObjectInput{
 		Bucket: aws.String("photos"),
 		Key:    aws.String("2026/11/cat.jpg"),
 		Body:   bytes.NewReader(p),
@@ -141,7 +148,7 @@ func TestS3_PutObject_retriedWithTheSameBodyAndSignature(t *testing.T) {
 // to the SDK, which parses its own error.
 func TestS3_PutObject_final5xx(t *testing.T) {
 	put := func(hc *http.Client, srv *fakeS3) error {
-		_, err := newS3(srv.URL, hc).PutObject(context.Background(), &s3.PutObjectInput{
+		_, err := newS3(t, srv.URL, hc).PutObject(context.Background(), &s3.PutObjectInput{
 			Bucket: aws.String("photos"), Key: aws.String("k"), Body: bytes.NewReader([]byte("hello")),
 		})
 		return err
