@@ -32,9 +32,14 @@ type hashServer struct {
 }
 
 func newHashServer(t testing.TB, fails int64, early bool) *hashServer {
+	return newHashServerH(t, fails, early, false)
+}
+
+// newHashServerH is newHashServer over HTTP/2 and TLS when h2 is set.
+func newHashServerH(t testing.TB, fails int64, early, h2 bool) *hashServer {
 	t.Helper()
 	s := &hashServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := s.hits.Add(1)
 		if n <= fails && early {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -55,6 +60,12 @@ func newHashServer(t testing.TB, fails int64, early bool) *hashServer {
 		}
 		io.WriteString(w, "stored")
 	}))
+	if h2 {
+		s.EnableHTTP2 = true
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
 	t.Cleanup(s.Close)
 	return s
 }
@@ -105,15 +116,25 @@ func TestTransport_RoundTrip_replaysBodyWithoutGetBody(t *testing.T) {
 		length int64 // ContentLength; -1 sends it chunked
 		early  bool  // the server answers 503 before reading the body
 		pipe   bool  // the body is an io.Pipe fed by another goroutine
+		h2     bool  // over HTTP/2, which closes a body while a Read of it may be blocked
 	}{
 		{name: "known length", length: int64(len(p))},
 		{name: "chunked", length: -1},
 		{name: "503 before the body is read", length: int64(len(p)), early: true},
 		{name: "pipe, 503 before the body is read", length: -1, early: true, pipe: true},
+		{name: "HTTP/2, known length", length: int64(len(p)), h2: true},
+		{name: "HTTP/2, pipe, 503 before the body is read", length: -1, early: true, pipe: true, h2: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newHashServer(t, 2, tc.early)
-			c := newClient(t, WithRetry(fast))
+			srv := newHashServerH(t, 2, tc.early, tc.h2)
+			var c *http.Client
+			if tc.h2 {
+				base := srv.Client().Transport // trusts the server's certificate
+				c = &http.Client{Transport: NewTransport(base, WithRetry(fast))}
+				t.Cleanup(func() { Close(c); base.(*http.Transport).CloseIdleConnections() })
+			} else {
+				c = newClient(t, WithRetry(fast))
+			}
 			b := &sdkBody{Reader: bytes.NewReader(p)}
 			var fed sync.WaitGroup
 			if tc.pipe {
@@ -133,8 +154,8 @@ func TestTransport_RoundTrip_replaysBodyWithoutGetBody(t *testing.T) {
 			if err != nil {
 				t.Fatalf("err = %v; want the third attempt's 200", err)
 			}
-			if got := readAll(t, resp); got != "stored" || srv.hits.Load() != 3 {
-				t.Errorf("body %q after %d attempts; want \"stored\" after 3", got, srv.hits.Load())
+			if got := readAll(t, resp); got != "stored" || srv.hits.Load() != 3 || tc.h2 != (resp.ProtoMajor == 2) {
+				t.Errorf("body %q after %d attempts over %s; want \"stored\" after 3", got, srv.hits.Load(), resp.Proto)
 			}
 			hashes, sizes := srv.seen()
 			if tc.early {
