@@ -196,6 +196,8 @@
 //     resilient.retry_after_seconds, more than resilient.max_wait_seconds.
 //   - resilient.deadline_too_close: the next wait would cross the context
 //     deadline.
+//   - resilient.body_not_replayable: the request body, without GetBody,
+//     was longer than resilient.replay_limit bytes (WithReplayLimit).
 //
 // Every attempt carries the headers of the global propagator
 // (otel.SetTextMapPropagator). When none was installed, the client sends

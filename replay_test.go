@@ -327,3 +327,21 @@ func TestTransport_newCall_copiesOnlyBodiesWithoutGetBody(t *testing.T) {
 		})
 	}
 }
+
+func TestTelemetry_bodyNotReplayable_event(t *testing.T) {
+	e := newTelEnv(t)
+	srv := newTelServer(t, telFail(1000))
+	c := e.client(t, WithRetry(fast), WithReplayLimit(2), WithBreaker(Breaker{Disabled: true}))
+	req := must[*http.Request](t)(http.NewRequest(http.MethodPut, srv.URL+"/blob", &sdkBody{Reader: strings.NewReader("hello")}))
+	if _, err := c.Do(req); !errors.Is(err, ErrBodyNotReplayable) {
+		t.Fatalf("err = %v; want ErrBodyNotReplayable", err)
+	}
+	logical, _ := callSpans(e.rec)
+	if len(logical) != 1 {
+		t.Fatalf("%d logical spans; want 1", len(logical))
+	}
+	ev := eventsNamed(logical[0], "resilient.body_not_replayable")
+	if len(ev) != 1 || len(ev[0].Attributes) != 1 || ev[0].Attributes[0].Key != "resilient.replay_limit" || ev[0].Attributes[0].Value.AsInt64() != 2 {
+		t.Errorf("events %+v; want one resilient.body_not_replayable with resilient.replay_limit 2", ev)
+	}
+}
