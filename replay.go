@@ -115,9 +115,11 @@ func (r *replayer) wait(ctx context.Context) error {
 }
 
 // ready reports whether the body can be sent again, once the transport is
-// done with the latest attempt's body. It is false when ctx ended first.
+// done with the latest attempt's body: when it is within the limit, or
+// when nothing of it was read (a refused connection). It is false when
+// ctx ended first.
 func (r *replayer) ready(ctx context.Context) bool {
-	return r.wait(ctx) == nil && !r.over
+	return r.wait(ctx) == nil && (!r.over || r.n == 0)
 }
 
 // bodyReady reports whether c's body, which has no GetBody, can be sent
@@ -139,7 +141,7 @@ func (r *replayer) rewind(ctx context.Context) (io.ReadCloser, error) {
 	if err := r.wait(ctx); err != nil {
 		return nil, err
 	}
-	if r.over {
+	if r.over && r.n > 0 {
 		return nil, ErrBodyNotReplayable
 	}
 	if r.seeker != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -343,5 +344,24 @@ func TestTelemetry_bodyNotReplayable_event(t *testing.T) {
 	ev := eventsNamed(logical[0], "resilient.body_not_replayable")
 	if len(ev) != 1 || len(ev[0].Attributes) != 1 || ev[0].Attributes[0].Key != "resilient.replay_limit" || ev[0].Attributes[0].Value.AsInt64() != 2 {
 		t.Errorf("events %+v; want one resilient.body_not_replayable with resilient.replay_limit 2", ev)
+	}
+}
+
+func TestTransport_RoundTrip_retriesALongBodyThatWasNeverRead(t *testing.T) {
+	// A port nobody listens on: every dial is refused, nothing is read.
+	ln := must[net.Listener](t)(net.Listen("tcp", "127.0.0.1:0"))
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newClient(t, WithRetry(fast), WithBreaker(Breaker{Disabled: true}), WithReplayLimit(1<<10))
+	b := &sdkBody{Reader: &patternReader{n: 1 << 20, block: make([]byte, 4096)}}
+	req := must[*http.Request](t)(http.NewRequest(http.MethodPut, "http://"+addr+"/blob", b))
+	req.ContentLength = 1 << 20 // over the limit: never copied
+	_, err := c.Do(req)
+	var te *TransportError
+	if !errors.As(err, &te) || te.Attempts != 4 || errors.Is(err, ErrBodyNotReplayable) {
+		t.Errorf("err = %v; want a *TransportError after 4 attempts: a body never read can go again", err)
+	}
+	if b.closes.Load() != 1 {
+		t.Errorf("the caller's body was closed %d times; want once", b.closes.Load())
 	}
 }
