@@ -30,6 +30,7 @@ type call struct {
 	host         *host
 	idempotent   bool
 	replayable   bool
+	replay       *replayer // sends a body without GetBody again; nil for others
 	instrumented bool
 	span         trace.Span // logical span, nil when not instrumented
 	cancel       func()     // ends WithTimeout's deadline; nil without one
@@ -74,8 +75,12 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		method:     req.Method,
 		host:       t.hosts.get(keyOf(req.URL), now),
 		idempotent: IsIdempotent(req),
-		// A body without GetBody cannot be sent again: it goes once.
+		// A body without GetBody goes again only through replay
+		// (replay.go), which next asks after each attempt.
 		replayable: req.Body == nil || req.Body == http.NoBody || req.GetBody != nil,
+	}
+	if !c.replayable && t.cfg.retry.Max > 0 {
+		c.replay = newReplayer(req, t.cfg.replayMax)
 	}
 	if c.method == "" {
 		c.method = http.MethodGet

@@ -150,9 +150,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := t.newCall(req, t.cfg.clock.Now())
 	r := req.WithContext(c)
+	if c.replay != nil {
+		r.Body = c.replay.first()
+	}
 	c.attempt(r)
 	if c.next() {
 		t.retry(c, r)
+	}
+	if c.replay != nil {
+		c.replay.finish()
 	}
 	return t.finish(c)
 }
@@ -166,7 +172,11 @@ func (t *Transport) retry(c *call, r *http.Request) {
 	// closing r.Body in the background.
 	rc := *r
 	c.rr.Request = &rc
-	if getBody := c.req.GetBody; getBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
+	getBody := c.req.GetBody
+	if c.replay != nil {
+		getBody = func() (io.ReadCloser, error) { return c.replay.rewind(c) }
+	}
+	if getBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
 		err := c.rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) {
 			b, err := getBody()
 			if err != nil {

@@ -63,10 +63,13 @@
 // server never processed the request: the connection was refused, the
 // HTTP/2 server refused the stream (REFUSED_STREAM) or left it above the
 // last stream of its GOAWAY, or the server closed a kept-alive HTTP/1.1
-// connection before the request was written on it. A request
-// body is sent again only when it can be replayed: http.NewRequest sets
-// GetBody for a *bytes.Buffer, *bytes.Reader or *strings.Reader; a body
-// without GetBody is sent once.
+// connection before the request was written on it. A request body is sent
+// again from GetBody, which http.NewRequest sets for a *bytes.Buffer,
+// *bytes.Reader or *strings.Reader. A body without GetBody, as the AWS SDK
+// and io.Pipe send, is rewound when it is an io.Seeker, and otherwise sent
+// again from a copy of what was sent, up to [DefaultReplayLimit] (2 MiB,
+// [WithReplayLimit]); a longer one is sent once, and its error matches
+// [ErrBodyNotReplayable].
 //
 // # Defaults
 //
@@ -196,6 +199,8 @@
 //     resilient.retry_after_seconds, more than resilient.max_wait_seconds.
 //   - resilient.deadline_too_close: the next wait would cross the context
 //     deadline.
+//   - resilient.body_not_replayable: the request body, without GetBody,
+//     was longer than resilient.replay_limit bytes (WithReplayLimit).
 //
 // Every attempt carries the headers of the global propagator
 // (otel.SetTextMapPropagator). When none was installed, the client sends

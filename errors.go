@@ -39,6 +39,12 @@ var (
 	// context deadline, so retrying stopped early with the last outcome.
 	ErrDeadline = errors.New("resilient: no time left for another attempt before the deadline")
 
+	// ErrBodyNotReplayable is matched when a retry was not made because
+	// the request body, which has no GetBody and is not an io.Seeker, was
+	// longer than the replay limit (WithReplayLimit), so it was sent once.
+	// The error still carries the last outcome.
+	ErrBodyNotReplayable = errors.New("resilient: request body too long to send again; set Request.GetBody or raise WithReplayLimit")
+
 	// ErrAttemptTimeout is matched when an attempt got no response headers
 	// within Retry.AttemptTimeout.
 	ErrAttemptTimeout = errors.New("resilient: attempt timed out waiting for response headers")
@@ -79,9 +85,9 @@ type StatusError struct {
 
 	// Err says why retrying stopped before Retry.Max was reached, when
 	// something other than the outcome itself stopped it: a context error,
-	// ErrRetryBudgetExhausted, ErrRetryAfterTooLong, ErrDeadline or a
-	// *CircuitOpenError. It is nil when retries ran out or the status was
-	// not retryable. Unwrap returns it.
+	// ErrRetryBudgetExhausted, ErrRetryAfterTooLong, ErrDeadline,
+	// ErrBodyNotReplayable or a *CircuitOpenError. It is nil when retries
+	// ran out or the status was not retryable. Unwrap returns it.
 	Err error
 }
 
@@ -300,6 +306,8 @@ func stopReason(err error) string {
 		return "server asked to wait too long"
 	case errors.Is(err, ErrDeadline):
 		return "no time left before the deadline"
+	case errors.Is(err, ErrBodyNotReplayable):
+		return "request body too long to send again"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):

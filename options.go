@@ -170,6 +170,7 @@ type config struct {
 	breaker     Breaker
 	timeout     time.Duration
 	bodyLimit   int64
+	replayMax   int64 // WithReplayLimit
 	passThrough bool
 	tp          trace.TracerProvider
 	mp          metric.MeterProvider
@@ -186,6 +187,7 @@ func newConfig(opts []Option) *config {
 		retry:     DefaultRetry,
 		breaker:   DefaultBreaker,
 		bodyLimit: DefaultErrorBodyLimit,
+		replayMax: DefaultReplayLimit,
 		rand:      rand.Float64,
 		clock:     realClock{},
 	}

@@ -67,13 +67,17 @@ const deadlineMargin = 10 * time.Millisecond
 // within Retry.Max, after the server's Retry-After or RateLimit delay or
 // else a jittered backoff; it stops early, with a reason, when the server
 // asks for longer than MaxWait, when the wait would leave no time before
-// the deadline, or when the host is failing.
+// the deadline, when the body cannot be sent again, or when the host is
+// failing.
 func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision {
-	if Classify(last.resp, last.err) != Retryable || f.attempts > p.Max || !f.replayable {
+	if Classify(last.resp, last.err) != Retryable || f.attempts > p.Max {
 		return decision{}
 	}
 	if !f.idempotent && (last.err == nil || !neverSent(last.err)) {
 		return decision{}
+	}
+	if !f.replayable {
+		return decision{stop: ErrBodyNotReplayable}
 	}
 	var d decision
 	asked := false
@@ -122,6 +126,11 @@ func (c *call) next() bool {
 		// decide would say the same; most calls end here, and need
 		// neither the clock, the deadline nor a random draw.
 		return false
+	}
+	if c.replay != nil {
+		if c.replayable = c.bodyReady(); c.Context.Err() != nil {
+			return false
+		}
 	}
 	now := t.cfg.clock.Now()
 	dl, _ := c.Context.Deadline()

@@ -169,11 +169,12 @@ func TestTransport_RoundTrip_usesGetBodyAndNeverMutatesTheRequest(t *testing.T) 
 
 func TestTransport_RoundTrip_neverResendsUnreplayableBody(t *testing.T) {
 	srv := newServer(t, status(503, "down"))
-	c := newClient(t, WithRetry(fast))
-	// An io.Reader without GetBody cannot be sent twice.
+	c := newClient(t, WithRetry(fast), WithReplayLimit(3))
+	// An io.Reader without GetBody, longer than the replay limit, cannot be
+	// sent twice.
 	req := must[*http.Request](t)(http.NewRequest(http.MethodPut, srv.URL, io.MultiReader(strings.NewReader("once"))))
 	_, err := c.Do(req)
-	if StatusCode(err) != 503 || srv.hits.Load() != 1 || srv.bodies[0] != "once" {
+	if StatusCode(err) != 503 || srv.hits.Load() != 1 || srv.bodies[0] != "once" || !errors.Is(err, ErrBodyNotReplayable) {
 		t.Errorf("err %v, %d attempts with %q; want one 503 attempt with the whole body", err, srv.hits.Load(), srv.bodies)
 	}
 }

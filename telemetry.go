@@ -288,6 +288,8 @@ func (t *telemetry) stopped(ctx context.Context, c *call, why error) {
 			attribute.Float64("resilient.max_wait_seconds", t.cfg.retry.MaxWait.Seconds()))
 	case why == ErrDeadline:
 		c.event("resilient.deadline_too_close", attribute.Int("resilient.attempt", c.attempts+1))
+	case why == ErrBodyNotReplayable:
+		c.event("resilient.body_not_replayable", attribute.Int64("resilient.replay_limit", t.cfg.replayMax))
 	case errors.As(why, &co):
 		t.refused(ctx, c, co)
 	}

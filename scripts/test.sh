@@ -7,8 +7,9 @@
 #   2. checks gofmt, go vet and staticcheck,
 #   3. runs go test -race with the peers required (a missing peer fails),
 #   4. runs every fuzz target for a fixed number of executions (below),
-#   5. vets, staticchecks and tests the nested modules (cmd/demo, bench/),
-#      which keep their dependencies out of the library's go.mod.
+#   5. vets, staticchecks and tests the nested modules (cmd/demo, bench/,
+#      examples/sdk), which keep their dependencies out of the library's
+#      go.mod.
 #
 # Environment:
 #   FUZZTIME             -fuzztime for every target, overriding the
@@ -171,7 +172,8 @@ run_fuzz() {
   fi
 }
 
-# nested_module DIR: the demo and the benchmarks are modules of their own.
+# nested_module DIR: the demo, the benchmarks and the SDK examples are
+# modules of their own.
 nested_module() {
   cd "$1"
   go vet ./...
@@ -185,7 +187,7 @@ step "go vet" go vet "${pkgs[@]}"
 step "staticcheck" staticcheck "${pkgs[@]}"
 step "go test -race" run_tests
 step "fuzz" run_fuzz
-for m in cmd/demo bench; do
+for m in cmd/demo bench examples/sdk; do
   if [[ -f $m/go.mod && -z ${RESILIENT_TEST_PKGS:-} ]]; then
     step "module $m" nested_module "$m"
   fi
