@@ -210,8 +210,10 @@ func TestHostile_errorBodyStopsMidwayAndHangs(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("err = %v, want *StatusError", shortErr(err))
 	}
-	if elapsed > 700*time.Millisecond+300*time.Millisecond {
-		t.Errorf("returned after %s; the deadline was 700ms", elapsed)
+	// The bound tells the deadline from the 5 s body-read timeout, with
+	// room for a loaded machine; it does not time the deadline.
+	if elapsed > 3*time.Second {
+		t.Errorf("returned after %s; the deadline was 700ms, so the body read ignored it", elapsed)
 	}
 	if se.StatusCode != 503 || len(se.Body) != 100 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("StatusError = {%d, body %d bytes, err %v}; want {503, the 100 bytes sent, deadline exceeded}", se.StatusCode, len(se.Body), se.Err)
