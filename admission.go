@@ -411,16 +411,16 @@ const (
 // is open and holding.
 func (h *host) openError(now time.Time, reason string) *CircuitOpenError {
 	n := now.UnixNano()
-	e := &CircuitOpenError{Host: h.name, State: stateNames[gobreaker.State(h.state.Load())], Reason: reason, at: now,
+	e := &CircuitOpenError{Host: h.name, State: BreakerState(h.state.Load()), Reason: reason, at: now,
 		Remote: n < h.remoteUntil.Load()}
 	switch {
 	case reason == reasonRamp:
 		e.Admitted = h.rampShare(n)
 		e.Until = time.Unix(0, h.rampEnd.Load())
 	case reason == reasonProbing:
-		e.State = stateNames[gobreaker.StateHalfOpen]
+		e.State = BreakerHalfOpen
 	default:
-		e.State = stateNames[gobreaker.StateOpen]
+		e.State = BreakerOpen
 		e.Until = time.Unix(0, h.holdUntil.Load())
 		switch {
 		case h.serverHeld.Load():
