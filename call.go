@@ -31,8 +31,11 @@ type call struct {
 	idempotent   bool
 	replayable   bool
 	instrumented bool
+	skipBreaker  bool       // Policy.SkipBreaker
 	span         trace.Span // logical span, nil when not instrumented
 	cancel       func()     // ends WithTimeout's deadline; nil without one
+	retry        *Retry     // the Policy's retry policy; nil: the client's (see retryPolicy)
+	bad          error      // the Policy is invalid: the call fails before any attempt
 
 	attempts   int               // attempts sent to the network
 	last       result            // the latest attempt's outcome
@@ -79,6 +82,9 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 	}
 	if c.method == "" {
 		c.method = http.MethodGet
+	}
+	if p, ok := req.Context().Value(policyKey{}).(*Policy); ok {
+		c.applyPolicy(p)
 	}
 	if c.host.budget != nil {
 		c.host.budget.Call(now.UnixNano())
