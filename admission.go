@@ -104,11 +104,13 @@ type host struct {
 	probes      atomic.Int32 // probes failed since the breaker opened
 	rampStart   atomic.Int64 // unix nanos; ramp-up runs from rampStart to rampEnd
 	rampEnd     atomic.Int64
-	serverWait  atomic.Int64          // nanoseconds the last failure asked to wait (Retry-After)
-	serverHeld  atomic.Bool           // the current hold is the server's
-	remoteUntil atomic.Int64          // unix nanos; until when another instance's open is in force
-	remoteTrip  atomic.Bool           // the open being applied comes from another instance
-	probe       atomic.Pointer[probe] // the latest probe let through
+	serverWait  atomic.Int64                     // nanoseconds the last failure asked to wait (Retry-After)
+	serverHeld  atomic.Bool                      // the current hold is the server's
+	remoteUntil atomic.Int64                     // unix nanos; until when another instance's open is in force
+	remoteTrip  atomic.Bool                      // the open being applied comes from another instance
+	probe       atomic.Pointer[probe]            // the latest probe let through
+	tripCounts  gobreaker.Counts                 // the counts that last opened the breaker; under gobreaker's lock
+	probeCounts atomic.Pointer[gobreaker.Counts] // half-open counts before the latest probe's report (noteProbe)
 }
 
 // newHost builds the admission state and budget for k.
@@ -133,8 +135,12 @@ func (t *Transport) newHost(k hostKey) *host {
 				// which reports failures without observing them.
 				run := max(h.run.Load(), int64(c.ConsecutiveFailures))
 				samples := c.TotalSuccesses + c.TotalFailures
-				return run >= h.tripRun() || samples >= b.MinRequests &&
+				trip := run >= h.tripRun() || samples >= b.MinRequests &&
 					float64(c.TotalFailures) >= b.FailureRatio*float64(samples)
+				if trip {
+					h.tripCounts = c // for the state change callback, under the same lock
+				}
+				return trip
 			},
 			IsExcluded: func(err error) bool { return err == errExcluded },
 			// Called with gobreaker's mutex held: record, never call back.
@@ -199,7 +205,7 @@ func (h *host) admit() (done func(error), refusal *CircuitOpenError) {
 		age := time.Duration(n - h.openedAt.Load())
 		p := &probe{done: d, stale: n + int64(probeHold(&h.t.cfg.breaker, age))}
 		h.probe.Store(p)
-		return func(v error) { p.report(v) }, nil
+		return func(v error) { h.noteProbe(); p.report(v) }, nil
 	}
 	return d, nil
 }
@@ -438,8 +444,14 @@ func (h *host) openError(now time.Time, reason string) *CircuitOpenError {
 // failure that shows the host unhealthy (an unhealthyStatus, a retryable
 // network failure or timeout), errExcluded for the caller's own
 // cancellation, nil (success) for anything else, 4xx included: the host
-// answered.
+// answered. A WithClassifier hook that disagrees with Classify decides
+// instead (hookVerdict).
 func verdict(c *call, resp *http.Response, err error) error {
+	if c.t.cfg.classify != nil {
+		if v, changed := c.hookVerdict(resp, err); changed {
+			return v
+		}
+	}
 	if err != nil {
 		if c.Context.Err() != nil {
 			return errExcluded

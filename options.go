@@ -176,9 +176,12 @@ type config struct {
 	logger      *slog.Logger
 	secrets     []string
 	store       BreakerStore
-	rand        func() float64 // in [0, 1); tests replace it
-	clock       clock          // tests replace it
-	err         error          // first invalid option, returned by every request
+	classify    Classifier          // nil: Classify
+	onRetry     func(RetryEvent)    // nil: none
+	onBreaker   func(BreakerChange) // nil: none
+	rand        func() float64      // in [0, 1); tests replace it
+	clock       clock               // tests replace it
+	err         error               // first invalid option, returned by every request
 }
 
 func newConfig(opts []Option) *config {

@@ -39,19 +39,19 @@ func (s BreakerState) String() string {
 
 // BreakerCounts are a breaker's counts of attempts in its current state,
 // gobreaker's Counts: in the closed state over the rolling Breaker.Window,
-// otherwise since the state began. The caller's own cancellations count in
-// Requests only.
+// otherwise since the state began.
 type BreakerCounts struct {
 	Requests             uint32 // attempts admitted
 	TotalSuccesses       uint32 // attempts that did not count against the host (4xx included)
 	TotalFailures        uint32 // attempts that counted against the host (see WithClassifier)
+	TotalExclusions      uint32 // attempts that counted as neither: the caller's own cancellation
 	ConsecutiveSuccesses uint32
 	ConsecutiveFailures  uint32
 }
 
 func countsOf(c gobreaker.Counts) BreakerCounts {
 	return BreakerCounts{Requests: c.Requests, TotalSuccesses: c.TotalSuccesses, TotalFailures: c.TotalFailures,
-		ConsecutiveSuccesses: c.ConsecutiveSuccesses, ConsecutiveFailures: c.ConsecutiveFailures}
+		TotalExclusions: c.TotalExclusions, ConsecutiveSuccesses: c.ConsecutiveSuccesses, ConsecutiveFailures: c.ConsecutiveFailures}
 }
 
 // HostState is what a client knows of one host (scheme://host:port) at one
