@@ -51,7 +51,8 @@ var (
 	ErrInvalidRequest = errors.New("resilient: invalid request")
 
 	// ErrInvalidOption is matched by the error every request returns when
-	// the client was built with an invalid option value.
+	// the client was built with an invalid option value, and by the error
+	// of a call whose Policy (ContextWithPolicy) is invalid.
 	ErrInvalidOption = errors.New("resilient: invalid option")
 )
 

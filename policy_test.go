@@ -182,3 +182,36 @@ func TestContextWithPolicy_bodyReachesServerOnce(t *testing.T) {
 		t.Errorf("got %q, server saw %d with %q", got, srv.hits.Load(), srv.bodies)
 	}
 }
+
+// BenchmarkPolicy is BenchmarkGET's resilient case with a Policy in the
+// request's context, and with a Classifier: what the features cost when
+// used (BenchmarkGET measures them unused).
+func BenchmarkPolicy(b *testing.B) {
+	bg := context.Background()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		opts []Option
+	}{
+		{"none", bg, nil},
+		{"NoRetry", ContextWithPolicy(bg, Policy{NoRetry: true}), nil},
+		{"SkipBreaker", ContextWithPolicy(bg, Policy{SkipBreaker: true}), nil},
+		{"classifier", bg, []Option{WithClassifier(Classify)}},
+	} {
+		b.Run("policy="+tc.name, func(b *testing.B) {
+			t := NewTransport(&memTransport{}, tc.opts...)
+			defer t.(*Transport).Close()
+			c := &http.Client{Transport: t}
+			req, _ := http.NewRequestWithContext(tc.ctx, http.MethodGet, "http://api.test/orders/42", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
