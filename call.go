@@ -34,8 +34,6 @@ type call struct {
 	skipBreaker  bool       // Policy.SkipBreaker
 	span         trace.Span // logical span, nil when not instrumented
 	cancel       func()     // ends WithTimeout's deadline; nil without one
-	retry        *Retry     // the Policy's retry policy; nil: the client's (see retryPolicy)
-	bad          error      // the Policy is invalid: the call fails before any attempt
 
 	attempts   int               // attempts sent to the network
 	last       result            // the latest attempt's outcome
@@ -44,6 +42,7 @@ type call struct {
 	stop       error             // why retrying stopped early, if something other than the outcome stopped it
 	retryAfter time.Duration     // what the server asked for, last time it asked
 	redacted   string            // cached redacted URL
+	policy     *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
 }
 
 // result is one attempt's outcome: a response or an error.

@@ -150,11 +150,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	c := t.newCall(req, t.cfg.clock.Now())
-	if c.bad != nil {
+	if c.policy != nil && c.policy.bad != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return t.fail(c, 0, c.bad)
+		return t.fail(c, 0, c.policy.bad)
 	}
 	r := req.WithContext(c)
 	c.attempt(r)

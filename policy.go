@@ -59,13 +59,15 @@ func (c *call) applyPolicy(p *Policy) {
 	if p.Retry == nil && !p.NoRetry {
 		return
 	}
-	r := c.t.cfg.retry
+	cp := &callPolicy{retry: c.t.cfg.retry}
+	c.policy = cp
+	r := &cp.retry
 	if o := p.Retry; o != nil {
 		switch {
 		case o.Max < -1:
-			c.bad = fmt.Errorf("%w: Policy.Retry.Max is %d; use -1 (or NoRetry) to disable retries, or 0 for the client's", ErrInvalidOption, o.Max)
+			cp.bad = fmt.Errorf("%w: Policy.Retry.Max is %d; use -1 (or NoRetry) to disable retries, or 0 for the client's", ErrInvalidOption, o.Max)
 		case o.MinWait < 0 || o.MaxWait < 0:
-			c.bad = fmt.Errorf("%w: Policy.Retry.MinWait (%s) and MaxWait (%s) must not be negative", ErrInvalidOption, o.MinWait, o.MaxWait)
+			cp.bad = fmt.Errorf("%w: Policy.Retry.MinWait (%s) and MaxWait (%s) must not be negative", ErrInvalidOption, o.MinWait, o.MaxWait)
 		}
 		if o.Max != 0 {
 			r.Max = o.Max
@@ -76,21 +78,27 @@ func (c *call) applyPolicy(p *Policy) {
 		if o.MaxWait != 0 {
 			r.MaxWait = o.MaxWait
 		}
-		if c.bad == nil && r.MinWait > r.MaxWait {
-			c.bad = fmt.Errorf("%w: Policy.Retry.MinWait (%s) is above MaxWait (%s)", ErrInvalidOption, r.MinWait, r.MaxWait)
+		if cp.bad == nil && r.MinWait > r.MaxWait {
+			cp.bad = fmt.Errorf("%w: Policy.Retry.MinWait (%s) is above MaxWait (%s)", ErrInvalidOption, r.MinWait, r.MaxWait)
 		}
 	}
 	if p.NoRetry {
 		r.Max = -1
 	}
-	c.retry = &r
+}
+
+// callPolicy is what a Policy changes in a call beyond its flags: the
+// retry policy, or why the Policy is invalid.
+type callPolicy struct {
+	retry Retry
+	bad   error // the Policy is invalid: the call fails before any attempt
 }
 
 // retryPolicy returns the retry policy of c: the client's, or the one its
 // Policy set.
 func (c *call) retryPolicy() *Retry {
-	if c.retry != nil {
-		return c.retry
+	if c.policy != nil {
+		return &c.policy.retry
 	}
 	return &c.t.cfg.retry
 }
