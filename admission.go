@@ -104,11 +104,13 @@ type host struct {
 	probes      atomic.Int32 // probes failed since the breaker opened
 	rampStart   atomic.Int64 // unix nanos; ramp-up runs from rampStart to rampEnd
 	rampEnd     atomic.Int64
-	serverWait  atomic.Int64                     // nanoseconds the last failure asked to wait (Retry-After)
-	serverHeld  atomic.Bool                      // the current hold is the server's
-	remoteUntil atomic.Int64                     // unix nanos; until when another instance's open is in force
-	remoteTrip  atomic.Bool                      // the open being applied comes from another instance
-	probe       atomic.Pointer[probe]            // the latest probe let through
+	serverWait  atomic.Int64          // nanoseconds the last failure asked to wait (Retry-After)
+	serverHeld  atomic.Bool           // the current hold is the server's
+	remoteUntil atomic.Int64          // unix nanos; until when another instance's open is in force
+	remoteTrip  atomic.Bool           // the open being applied comes from another instance
+	probe       atomic.Pointer[probe] // the latest probe let through
+
+	// For WithOnBreakerChange's counts (callbacks.go).
 	tripCounts  gobreaker.Counts                 // the counts that last opened the breaker; under gobreaker's lock
 	probeCounts atomic.Pointer[gobreaker.Counts] // half-open counts before the latest probe's report (noteProbe)
 }

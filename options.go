@@ -176,12 +176,13 @@ type config struct {
 	logger      *slog.Logger
 	secrets     []string
 	store       BreakerStore
-	classify    Classifier          // nil: Classify
-	onRetry     func(RetryEvent)    // nil: none
-	onBreaker   func(BreakerChange) // nil: none
-	rand        func() float64      // in [0, 1); tests replace it
-	clock       clock               // tests replace it
-	err         error               // first invalid option, returned by every request
+	rand        func() float64 // in [0, 1); tests replace it
+	clock       clock          // tests replace it
+	err         error          // first invalid option, returned by every request
+
+	classify  Classifier          // nil: Classify
+	onRetry   func(RetryEvent)    // nil: none
+	onBreaker func(BreakerChange) // nil: none
 }
 
 func newConfig(opts []Option) *config {
