@@ -126,21 +126,14 @@ func ExampleWithOnRetry() {
 	}
 	resp.Body.Close()
 	for range 2 {
-		ev := <-events // callbacks run on the client's own goroutine
-		fmt.Printf("attempt %d after %s: %d (%s)\n", ev.Attempt, waitBucket(ev.Wait), ev.StatusCode, ev.Reason)
+		ev := <-events                                  // callbacks run on the client's own goroutine
+		ceiling := time.Millisecond << (ev.Attempt - 2) // MinWait, doubling; the wait is jittered below
+		fmt.Printf("attempt %d after a wait under %s (%t): %d (%s)\n",
+			ev.Attempt, ceiling, ev.Wait <= ceiling, ev.StatusCode, ev.Reason)
 	}
 	// Output:
-	// attempt 2 after <= 1ms: 503 (503 Service Unavailable)
-	// attempt 3 after <= 2ms: 503 (503 Service Unavailable)
-}
-
-// waitBucket names the ceiling a jittered wait falls under.
-func waitBucket(d time.Duration) string {
-	for c := time.Millisecond; ; c *= 2 {
-		if d <= c {
-			return "<= " + c.String()
-		}
-	}
+	// attempt 2 after a wait under 1ms (true): 503 (503 Service Unavailable)
+	// attempt 3 after a wait under 2ms (true): 503 (503 Service Unavailable)
 }
 
 // OnBreakerChange hears each state change of a host's breaker, with the
