@@ -126,8 +126,10 @@ func ExampleWithOnRetry() {
 	}
 	resp.Body.Close()
 	for range 2 {
-		ev := <-events                                  // callbacks run on the client's own goroutine
-		ceiling := time.Millisecond << (ev.Attempt - 2) // MinWait, doubling; the wait is jittered below
+		// Callbacks run on the client's own goroutine. The wait is
+		// jittered below a ceiling that starts at MinWait and doubles.
+		ev := <-events
+		ceiling := time.Millisecond << (ev.Attempt - 2)
 		fmt.Printf("attempt %d after a wait under %s (%t): %d (%s)\n",
 			ev.Attempt, ceiling, ev.Wait <= ceiling, ev.StatusCode, ev.Reason)
 	}
