@@ -70,8 +70,10 @@ func WithOnRetry(f func(RetryEvent)) Option {
 // goroutine that the Transport starts when there is an event to deliver
 // and that ends when there is none, so events arrive in order and a slow
 // f never stalls a request; while f is slow, up to 1024 events wait, and
-// further ones are dropped and counted (Transport.DroppedCallbacks). A nil
-// f is ignored.
+// further ones are dropped and counted (Transport.DroppedCallbacks).
+// Transport.Close does not wait for callbacks: events already queued, and
+// those of calls still in flight, are delivered after it. A nil f is
+// ignored.
 func WithOnBreakerChange(f func(BreakerChange)) Option {
 	return optionFunc(func(c *config) {
 		if f != nil {
