@@ -159,3 +159,19 @@ func TestDispatcher_noGoroutineLeftWithoutClose(t *testing.T) {
 	c.CloseIdleConnections()
 	waitFor(t, "the dispatcher to stop", func() bool { return !c.Transport.(*Transport).events.running.Load() })
 }
+
+func TestWithOnBreakerChange_remoteOpen(t *testing.T) {
+	clk := newFakeClock()
+	onChange, changes := collect[BreakerChange](t)
+	rt := NewTransport(&memTransport{}, WithBreaker(probing), withClock(clk), withRand(half), WithOnBreakerChange(onChange)).(*Transport)
+	defer rt.Close()
+	rt.remoteEvent(BreakerEvent{Host: "http://api.test:80", Open: true, Until: clk.Now().Add(time.Second)})
+	want := BreakerChange{Host: "http://api.test:80", From: BreakerClosed, To: BreakerOpen, At: clk.Now(), Remote: true,
+		Counts: BreakerCounts{Requests: 5, TotalFailures: 5, ConsecutiveFailures: 5}}
+	if got := changes(1)[0]; got != want {
+		t.Errorf("change %+v\nwant   %+v", got, want)
+	}
+	if h := rt.Hosts()[0]; h.State != BreakerOpen || !h.Remote || h.Reason != "failing for another instance" {
+		t.Errorf("host %+v; want open for another instance", h)
+	}
+}
