@@ -109,6 +109,10 @@ type host struct {
 	remoteUntil atomic.Int64          // unix nanos; until when another instance's open is in force
 	remoteTrip  atomic.Bool           // the open being applied comes from another instance
 	probe       atomic.Pointer[probe] // the latest probe let through
+
+	// For WithOnBreakerChange's counts (callbacks.go).
+	tripCounts  gobreaker.Counts                 // the counts that last opened the breaker; under gobreaker's lock
+	probeCounts atomic.Pointer[gobreaker.Counts] // half-open counts before the latest probe's report (noteProbe)
 }
 
 // newHost builds the admission state and budget for k.
@@ -133,8 +137,12 @@ func (t *Transport) newHost(k hostKey) *host {
 				// which reports failures without observing them.
 				run := max(h.run.Load(), int64(c.ConsecutiveFailures))
 				samples := c.TotalSuccesses + c.TotalFailures
-				return run >= h.tripRun() || samples >= b.MinRequests &&
+				trip := run >= h.tripRun() || samples >= b.MinRequests &&
 					float64(c.TotalFailures) >= b.FailureRatio*float64(samples)
+				if trip {
+					h.tripCounts = c // for the state change callback, under the same lock
+				}
+				return trip
 			},
 			IsExcluded: func(err error) bool { return err == errExcluded },
 			// Called with gobreaker's mutex held: record, never call back.
@@ -199,7 +207,7 @@ func (h *host) admit() (done func(error), refusal *CircuitOpenError) {
 		age := time.Duration(n - h.openedAt.Load())
 		p := &probe{done: d, stale: n + int64(probeHold(&h.t.cfg.breaker, age))}
 		h.probe.Store(p)
-		return func(v error) { p.report(v) }, nil
+		return func(v error) { h.noteProbe(); p.report(v) }, nil
 	}
 	return d, nil
 }
@@ -411,16 +419,16 @@ const (
 // is open and holding.
 func (h *host) openError(now time.Time, reason string) *CircuitOpenError {
 	n := now.UnixNano()
-	e := &CircuitOpenError{Host: h.name, State: stateNames[gobreaker.State(h.state.Load())], Reason: reason, at: now,
+	e := &CircuitOpenError{Host: h.name, State: BreakerState(h.state.Load()), Reason: reason, at: now,
 		Remote: n < h.remoteUntil.Load()}
 	switch {
 	case reason == reasonRamp:
 		e.Admitted = h.rampShare(n)
 		e.Until = time.Unix(0, h.rampEnd.Load())
 	case reason == reasonProbing:
-		e.State = stateNames[gobreaker.StateHalfOpen]
+		e.State = BreakerHalfOpen
 	default:
-		e.State = stateNames[gobreaker.StateOpen]
+		e.State = BreakerOpen
 		e.Until = time.Unix(0, h.holdUntil.Load())
 		switch {
 		case h.serverHeld.Load():
@@ -438,8 +446,14 @@ func (h *host) openError(now time.Time, reason string) *CircuitOpenError {
 // failure that shows the host unhealthy (an unhealthyStatus, a retryable
 // network failure or timeout), errExcluded for the caller's own
 // cancellation, nil (success) for anything else, 4xx included: the host
-// answered.
+// answered. A WithClassifier hook that disagrees with Classify decides
+// instead (hookVerdict).
 func verdict(c *call, resp *http.Response, err error) error {
+	if c.t.cfg.classify != nil {
+		if v, changed := c.hookVerdict(resp, err); changed {
+			return v
+		}
+	}
 	if err != nil {
 		if c.Context.Err() != nil {
 			return errExcluded

@@ -83,7 +83,7 @@ func TestAdmission_opensOnARunOfFailuresAndProbesAfterHoldsThatGrowWithTheOutage
 		if srv.hits.Load() != before {
 			t.Fatalf("step %d: a refused call reached the server", i)
 		}
-		if co.State != "open" || co.Reason != "failing" || !co.Until.Equal(clk.Now().Add(step.hold)) || Attempts(err) != 0 || !IsRetryable(err) {
+		if co.State != BreakerOpen || co.Reason != "failing" || !co.Until.Equal(clk.Now().Add(step.hold)) || Attempts(err) != 0 || !IsRetryable(err) {
 			t.Errorf("step %d: %+v, want open until now+%s", i, co, step.hold)
 		}
 		if want := fmt.Sprintf("next probe in %s", step.hold); !strings.Contains(err.Error(), want) {
@@ -204,7 +204,7 @@ func TestAdmission_rampsUpAfterAnOutage(t *testing.T) {
 	// Half is admitted at first; the jitter source draws 0.5, refused.
 	_, err = c.Get(srv.URL)
 	co := refusal(t, err)
-	if co.State != "closed" || co.Reason != "ramping up after recovery" || co.Admitted != 0.5 || !co.Until.Equal(clk.Now().Add(400*time.Millisecond)) {
+	if co.State != BreakerClosed || co.Reason != "ramping up after recovery" || co.Admitted != 0.5 || !co.Until.Equal(clk.Now().Add(400*time.Millisecond)) {
 		t.Errorf("%+v: want a ramp-up refusal admitting 50%%, for 400ms", co)
 	}
 	if !strings.Contains(err.Error(), "admitting 50% of calls") {
@@ -246,7 +246,7 @@ func TestAdmission_probesOneAtATime(t *testing.T) {
 			resp, err := c.Get(srv.URL)
 			switch {
 			case errors.Is(err, ErrCircuitOpen):
-				if co := refusal(t, err); co.State != "half-open" || co.Reason != "probing" {
+				if co := refusal(t, err); co.State != BreakerHalfOpen || co.Reason != "probing" {
 					t.Errorf("refusal %+v, want half-open, probing", co)
 				}
 				refused.Add(1)

@@ -19,7 +19,11 @@ import (
 func (c *call) attempt(r *http.Request) (*http.Response, error) {
 	t := c.t
 	h := c.host
-	done, refusal := h.admit()
+	var done func(error)
+	var refusal *CircuitOpenError
+	if !c.skipBreaker {
+		done, refusal = h.admit()
+	}
 	if refusal != nil {
 		if r.Body != nil {
 			r.Body.Close()

@@ -32,6 +32,7 @@ type call struct {
 	replayable   bool
 	replay       *replayer // sends a body without GetBody again; nil for others
 	instrumented bool
+	skipBreaker  bool       // Policy.SkipBreaker
 	span         trace.Span // logical span, nil when not instrumented
 	cancel       func()     // ends WithTimeout's deadline; nil without one
 
@@ -42,6 +43,7 @@ type call struct {
 	stop       error             // why retrying stopped early, if something other than the outcome stopped it
 	retryAfter time.Duration     // what the server asked for, last time it asked
 	redacted   string            // cached redacted URL
+	policy     *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
 }
 
 // result is one attempt's outcome: a response or an error.
@@ -84,6 +86,9 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 	}
 	if c.method == "" {
 		c.method = http.MethodGet
+	}
+	if p, ok := req.Context().Value(policyKey{}).(*Policy); ok {
+		c.applyPolicy(p)
 	}
 	if c.host.budget != nil {
 		c.host.budget.Call(now.UnixNano())

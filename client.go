@@ -67,6 +67,7 @@ type Transport struct {
 	hosts    *registry
 	tel      *telemetry
 	redactor *redact.Redactor
+	events   *dispatcher // runs the callbacks; nil without any
 
 	headerTimeout time.Duration // enforced by our base's ResponseHeaderTimeout
 	ctxTimeout    time.Duration // enforced per attempt through the context
@@ -89,7 +90,7 @@ var _ http.RoundTripper = (*Transport)(nil)
 // the attempt timeout. WithTimeout bounds each call here too.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	cfg := newConfig(opts)
-	t := &Transport{cfg: cfg, redactor: redact.New(cfg.secrets...)}
+	t := &Transport{cfg: cfg, redactor: redact.New(cfg.secrets...), events: newDispatcher(cfg)}
 	if d := cfg.retry.AttemptTimeout; d > 0 {
 		t.ctxTimeout = d
 	}
@@ -149,6 +150,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	c := t.newCall(req, t.cfg.clock.Now())
+	if c.policy != nil && c.policy.bad != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return t.fail(c, 0, c.policy.bad)
+	}
 	r := req.WithContext(c)
 	if c.replay != nil {
 		r.Body = c.replay.first()

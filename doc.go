@@ -113,6 +113,30 @@
 //     nothing is produced until a program sets them up, and logs nothing
 //     ([WithLogger]).
 //
+// # One call, another policy
+//
+// A call can follow a policy of its own, without a second client: put a
+// [Policy] in its context with [ContextWithPolicy].
+//
+//	ctx := resilient.ContextWithPolicy(ctx, resilient.Policy{NoRetry: true})
+//	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+//
+// Policy.NoRetry sends the call once; Policy.Retry changes Max, MinWait or
+// MaxWait for it; Policy.Idempotent lets a POST or PATCH be retried like a
+// GET, as an Idempotency-Key header does; Policy.SkipBreaker sends it
+// whatever the host's breaker says and keeps it out of the breaker's
+// counts (a health check, an operator's probe). A call without a policy
+// pays one context lookup for the feature.
+//
+// # Deciding what is retryable
+//
+// [WithClassifier] replaces [Classify] with a [Classifier] of yours, to
+// retry more (a 409 whose body says "try again", an error of your own) or
+// less. The retry decision follows it; so does the breaker, wherever it
+// disagrees with Classify. It may read the response body, bounded by the
+// error body limit, and what it read is given back to the caller and the
+// *StatusError.
+//
 // # Errors
 //
 // The errors come back inside the *url.Error that *http.Client wraps around
@@ -122,29 +146,48 @@
 //     It carries StatusCode, Status, Method, URL (redacted), Header (without
 //     cookies), Body (bounded) and Truncated, Problem (RFC 9457 problem
 //     details, when the body is application/problem+json), TraceID,
-//     RequestID (X-Request-Id and its kin), Attempts, RetryAfter, and Err:
+//     RequestID (X-Request-Id and its kin), Attempts, RetryAfter, and Stop:
 //     why retrying stopped early, when it did.
 //   - [*TransportError]: the last attempt got no response (refused, reset,
 //     timed out, malformed). Err is that cause, so errors.Is(err,
 //     syscall.ECONNREFUSED), net.Error's Timeout and errors.Is(err,
-//     [ErrAttemptTimeout]) keep working.
+//     [ErrAttemptTimeout]) keep working; Stop, as in *StatusError, says why
+//     retrying stopped early.
 //   - [*CircuitOpenError]: the host's breaker refused the call without
-//     touching the network; it matches [ErrCircuitOpen] and says why
-//     (Reason), until when (Until) and whether another instance opened it
-//     (Remote).
+//     touching the network; it matches [ErrCircuitOpen] and says in which
+//     [BreakerState] (State), why (Reason), until when (Until) and whether
+//     another instance opened it (Remote).
 //   - [ErrInvalidRequest], [ErrInvalidOption] and [ErrClosed] for a request
-//     that cannot be sent, a client built with an invalid option, and a
-//     client used after [Close].
+//     that cannot be sent, a client built with an invalid option (or a
+//     call with an invalid [Policy]), and a client used after [Close].
 //
 // Why retrying stopped early is matched by [ErrRetryBudgetExhausted],
 // [ErrRetryAfterTooLong], [ErrDeadline], [ErrCircuitOpen] or the context's
 // error. Accessors answer the common questions without a type switch:
-// [StatusCode], [Attempts], [TraceID] and [IsRetryable].
+// [StatusCode], [Attempts], [TraceID], [RequestID], [RetryAfter] (what the
+// server asked for, or when an open breaker probes next) and
+// [IsRetryable].
 //
 // The client's own texts (Error(), URL fields, log lines, spans) are
 // redacted; the *url.Error around them is net/http's and prints the request
 // URL as given, query string included. Log the unwrapped error when your
 // URLs carry secrets.
+//
+// # Callbacks and host state
+//
+// [WithOnRetry] calls a function before every retry ([RetryEvent]: the
+// attempt about to go, its wait, why the last one failed and its status),
+// and [WithOnBreakerChange] after every change of a host's breaker
+// ([BreakerChange]: from, to, and the counts from before the change).
+// They run outside any lock, on one goroutine per Transport that lives
+// only while events wait, in order; a slow callback never stalls a
+// request: past 1024 waiting events, new ones are dropped and counted
+// ([Transport.DroppedCallbacks]).
+//
+// [Hosts] (or [Transport.Hosts]) reads, for a health endpoint or an admin
+// page, each host's [HostState]: its breaker's state and counts, the
+// share of calls admitted, until when and why calls are refused, and its
+// retry budget's figures.
 //
 // # Tracing
 //

@@ -3,7 +3,7 @@ package resilient
 // This file holds the errors a request returns: the sentinels, the
 // *StatusError, *TransportError and *CircuitOpenError types with their
 // messages, and the accessors over an error tree (StatusCode, Attempts,
-// TraceID, IsRetryable).
+// TraceID, RequestID, RetryAfter, IsRetryable).
 
 import (
 	"context"
@@ -57,7 +57,8 @@ var (
 	ErrInvalidRequest = errors.New("resilient: invalid request")
 
 	// ErrInvalidOption is matched by the error every request returns when
-	// the client was built with an invalid option value.
+	// the client was built with an invalid option value, and by the error
+	// of a call whose Policy (ContextWithPolicy) is invalid.
 	ErrInvalidOption = errors.New("resilient: invalid option")
 )
 
@@ -83,12 +84,13 @@ type StatusError struct {
 	Attempts   int           // attempts sent to the server, the first included
 	RetryAfter time.Duration // how long the server asked to wait (Retry-After, RateLimit), or 0
 
-	// Err says why retrying stopped before Retry.Max was reached, when
+	// Stop says why retrying stopped before Retry.Max was reached, when
 	// something other than the outcome itself stopped it: a context error,
 	// ErrRetryBudgetExhausted, ErrRetryAfterTooLong, ErrDeadline,
 	// ErrBodyNotReplayable or a *CircuitOpenError. It is nil when retries
 	// ran out or the status was not retryable. Unwrap returns it.
-	Err error
+	// TransportError.Stop means the same.
+	Stop error
 }
 
 // maxExcerpt bounds the body excerpt in Error.
@@ -107,9 +109,9 @@ func (e *StatusError) Error() string {
 		b.WriteString(strconv.Itoa(e.StatusCode))
 	}
 	writeAttempts(&b, e.Attempts)
-	if e.Err != nil {
+	if e.Stop != nil {
 		b.WriteString(", ")
-		b.WriteString(stopReason(e.Err))
+		b.WriteString(stopReason(e.Stop))
 	}
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, ", server asks to retry after %s", e.RetryAfter.Round(time.Second))
@@ -136,12 +138,8 @@ func (e *StatusError) excerpt() string {
 	return body.Excerpt(e.Body, maxExcerpt)
 }
 
-// Unwrap returns Err.
-func (e *StatusError) Unwrap() error { return e.Err }
-
-// Temporary reports whether retrying later may succeed: true for the
-// retryable statuses (408, 429, 500, 502, 503, 504).
-func (e *StatusError) Temporary() bool { return retryableStatus(e.StatusCode) }
+// Unwrap returns Stop.
+func (e *StatusError) Unwrap() error { return e.Stop }
 
 // TransportError is the error for a request whose final attempt failed
 // without a response: the connection was refused or reset, timed out, or the
@@ -154,7 +152,7 @@ type TransportError struct {
 	TraceID  string // W3C trace ID of the request's trace, or ""
 	Err      error  // the last attempt's error
 
-	// Stop says why retrying stopped early, as for StatusError.Err; nil
+	// Stop says why retrying stopped early, as StatusError.Stop does; nil
 	// when retries ran out or the failure was not retryable.
 	Stop error
 }
@@ -193,19 +191,14 @@ func (e *TransportError) Timeout() bool {
 	return errors.As(e.Err, &t) && t.Timeout() || errors.Is(e.Err, context.DeadlineExceeded)
 }
 
-// Temporary reports whether retrying later may succeed.
-func (e *TransportError) Temporary() bool {
-	return classifyErr(e.Err) == Retryable
-}
-
 // CircuitOpenError is the error for a request that the host's admission
 // refused without sending it: the host's circuit breaker is open (the host
 // is failing), a probe is in flight, or the host is ramping up after an
 // outage and this call was not among those admitted. It matches
 // ErrCircuitOpen.
 type CircuitOpenError struct {
-	Host  string // scheme://host:port the breaker guards
-	State string // the breaker's state: "open", "half-open" (a probe is in flight) or "closed" (ramping up)
+	Host  string       // scheme://host:port the breaker guards
+	State BreakerState // BreakerOpen, BreakerHalfOpen (a probe is in flight) or BreakerClosed (ramping up)
 	// Reason says why the call was refused, in a few words: "failing",
 	// "probing", "server asked to wait" (the server's Retry-After holds the
 	// breaker open), "failing for another instance" (shared store) or
@@ -231,7 +224,7 @@ func (e *CircuitOpenError) Error() string {
 	b.WriteString("resilient: circuit breaker for ")
 	b.WriteString(e.Host)
 	b.WriteString(" is ")
-	b.WriteString(e.State)
+	b.WriteString(e.State.String())
 	if e.Reason != "" {
 		b.WriteString(" (")
 		b.WriteString(e.Reason)
@@ -260,9 +253,6 @@ func (e *CircuitOpenError) Error() string {
 
 // Is reports whether target is ErrCircuitOpen.
 func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
-
-// Temporary is true: the breaker will let a probe through later.
-func (e *CircuitOpenError) Temporary() bool { return true }
 
 func writeAttempts(b *strings.Builder, n int) {
 	switch {
@@ -357,6 +347,33 @@ func TraceID(err error) string {
 		return ce.TraceID
 	}
 	return ""
+}
+
+// RequestID returns the request ID that the server sent with the response
+// of a *StatusError in err's tree (X-Request-Id, Cf-Ray, ...), or "".
+func RequestID(err error) string {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.RequestID
+	}
+	return ""
+}
+
+// RetryAfter returns how long to wait before trying again, as err says:
+// the wait the server asked for in a *StatusError (Retry-After or
+// RateLimit), or, for a *CircuitOpenError, the time from the refusal to
+// Until (the next probe, or the end of ramp-up). It returns 0 when err
+// says nothing about it.
+func RetryAfter(err error) time.Duration {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.RetryAfter
+	}
+	var ce *CircuitOpenError
+	if errors.As(err, &ce) && !ce.Until.IsZero() && !ce.at.IsZero() {
+		return max(0, ce.Until.Sub(ce.at))
+	}
+	return 0
 }
 
 // IsRetryable reports whether trying the same request again later may

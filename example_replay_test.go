@@ -44,8 +44,8 @@ func ExampleWithReplayLimit() {
 		hits.Store(0)
 		resp, err := client.Do(req)
 		var se *resilient.StatusError
-		if errors.As(err, &se) && errors.Is(se.Err, resilient.ErrBodyNotReplayable) {
-			fmt.Printf("%d bytes: %d after %d attempt; %v\n", len(body), se.StatusCode, se.Attempts, se.Err)
+		if errors.As(err, &se) && errors.Is(se.Stop, resilient.ErrBodyNotReplayable) {
+			fmt.Printf("%d bytes: %d after %d attempt; %v\n", len(body), se.StatusCode, se.Attempts, se.Stop)
 			return
 		}
 		defer resp.Body.Close()

@@ -275,8 +275,8 @@ func faultOutcome(err error) string {
 	case err == nil:
 		return "ok"
 	case errors.As(err, &se):
-		if se.Err != nil {
-			return fmt.Sprintf("StatusError(%d; %s)", se.StatusCode, stopReason(se.Err))
+		if se.Stop != nil {
+			return fmt.Sprintf("StatusError(%d; %s)", se.StatusCode, stopReason(se.Stop))
 		}
 		return fmt.Sprintf("StatusError(%d)", se.StatusCode)
 	case errors.As(err, &te):

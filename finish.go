@@ -92,7 +92,7 @@ func (c *call) statusError(f *failure, stop error) *StatusError {
 		TraceID:    c.traceID(),
 		RequestID:  headers.RequestID(resp.Header),
 		Attempts:   c.attempts,
-		Err:        stop,
+		Stop:       stop,
 	}
 	if d, ok := headers.ServerDelay(resp.Header, c.t.cfg.clock.Now()); ok {
 		e.RetryAfter = d

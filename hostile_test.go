@@ -216,7 +216,7 @@ func TestHostile_errorBodyStopsMidwayAndHangs(t *testing.T) {
 		t.Errorf("returned after %s; the deadline was 700ms, so the body read ignored it", elapsed)
 	}
 	if se.StatusCode != 503 || len(se.Body) != 100 || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("StatusError = {%d, body %d bytes, err %v}; want {503, the 100 bytes sent, deadline exceeded}", se.StatusCode, len(se.Body), se.Err)
+		t.Errorf("StatusError = {%d, body %d bytes, err %v}; want {503, the 100 bytes sent, deadline exceeded}", se.StatusCode, len(se.Body), se.Stop)
 	}
 	if !se.Truncated {
 		t.Error("Truncated is false for a body cut at 100 of its 1000 bytes")

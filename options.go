@@ -180,6 +180,10 @@ type config struct {
 	rand        func() float64 // in [0, 1); tests replace it
 	clock       clock          // tests replace it
 	err         error          // first invalid option, returned by every request
+
+	classify  Classifier          // nil: Classify
+	onRetry   func(RetryEvent)    // nil: none
+	onBreaker func(BreakerChange) // nil: none
 }
 
 func newConfig(opts []Option) *config {
@@ -267,7 +271,7 @@ func WithBreaker(b Breaker) Option {
 // the response body, with a deadline on the call's context inside the
 // transport. When it passes, the call ends with its last outcome: a 503
 // followed by a retry that hung comes back as the 503's *StatusError, with
-// Err matching context.DeadlineExceeded, rather than as net/http's
+// Stop matching context.DeadlineExceeded, rather than as net/http's
 // text-only "Client.Timeout exceeded". It applies to New and NewTransport
 // alike; the *http.Client that New returns has no Timeout of its own.
 // Zero, the default, means no limit beyond the request's context.

@@ -220,8 +220,8 @@ func TestTransport_RoundTrip_sendsABodyOverTheReplayLimitOnce(t *testing.T) {
 		if !errors.As(err, &se) || se.StatusCode != 503 || se.Attempts != 1 || srv.hits.Load() != 1 {
 			t.Fatalf("length %d: err = %v after %d attempts; want one 503", length, err, srv.hits.Load())
 		}
-		if !errors.Is(err, ErrBodyNotReplayable) || se.Err != ErrBodyNotReplayable {
-			t.Errorf("length %d: errors.Is(err, ErrBodyNotReplayable) = false, Err = %v", length, se.Err)
+		if !errors.Is(err, ErrBodyNotReplayable) || se.Stop != ErrBodyNotReplayable {
+			t.Errorf("length %d: errors.Is(err, ErrBodyNotReplayable) = false, Err = %v", length, se.Stop)
 		}
 		if !strings.Contains(err.Error(), "request body too long to send again") {
 			t.Errorf("length %d: the error does not say why it was not retried: %v", length, err)
@@ -241,8 +241,8 @@ func TestTransport_RoundTrip_neverRetriesAPOSTWithoutKeyBodyOrNot(t *testing.T) 
 	if !errors.As(err, &se) || se.Attempts != 1 || srv.hits.Load() != 1 {
 		t.Fatalf("err = %v after %d attempts; want one 503: a POST without a key is not retried", err, srv.hits.Load())
 	}
-	if se.Err != nil {
-		t.Errorf("Err = %v; want nil: the method, not the body, stopped the retries", se.Err)
+	if se.Stop != nil {
+		t.Errorf("Err = %v; want nil: the method, not the body, stopped the retries", se.Stop)
 	}
 }
 

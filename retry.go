@@ -35,6 +35,7 @@ func Backoff(n int, minWait, maxWait time.Duration, r float64) time.Duration {
 // facts is what the retry decision needs to know of a call besides its
 // latest outcome.
 type facts struct {
+	outcome     Outcome   // the latest outcome's class (Classify, or WithClassifier's hook)
 	attempts    int       // attempts sent so far
 	idempotent  bool      // safe to send twice (method or Idempotency-Key)
 	replayable  bool      // the body can be sent again
@@ -70,7 +71,7 @@ const deadlineMargin = 10 * time.Millisecond
 // the deadline, when the body cannot be sent again, or when the host is
 // failing.
 func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision {
-	if Classify(last.resp, last.err) != Retryable || f.attempts > p.Max {
+	if f.outcome != Retryable || f.attempts > p.Max {
 		return decision{}
 	}
 	if !f.idempotent && (last.err == nil || !neverSent(last.err)) {
@@ -122,7 +123,8 @@ func (c *call) next() bool {
 	if c.Context.Err() != nil {
 		return false
 	}
-	if Classify(c.last.resp, c.last.err) != Retryable {
+	o := c.outcome()
+	if o != Retryable {
 		// decide would say the same; most calls end here, and need
 		// neither the clock, the deadline nor a random draw.
 		return false
@@ -134,12 +136,13 @@ func (c *call) next() bool {
 	}
 	now := t.cfg.clock.Now()
 	dl, _ := c.Context.Deadline()
-	d := decide(&t.cfg.retry, c.last, facts{
+	d := decide(c.retryPolicy(), c.last, facts{
+		outcome:     o,
 		attempts:    c.attempts,
 		idempotent:  c.idempotent,
 		replayable:  c.replayable,
 		deadline:    dl,
-		hostFailing: c.host.failing(),
+		hostFailing: !c.skipBreaker && c.host.failing(),
 	}, now, t.cfg.rand())
 	if d.retryAfter > 0 {
 		c.retryAfter = d.retryAfter
@@ -159,6 +162,9 @@ func (c *call) next() bool {
 	}
 	c.keep()
 	t.tel.retrying(c, c, d.wait, reason(c.last))
+	if t.events != nil {
+		t.events.retrying(c, d.wait)
+	}
 	if !t.cfg.clock.Sleep(c.Context, d.wait) {
 		c.stop = c.Context.Err()
 		return false

@@ -296,7 +296,7 @@ func TestTransport_RoundTrip_stopsBeforeCrossingTheDeadline(t *testing.T) {
 		t.Fatalf("err = %v, want *StatusError with the last status, not a bare deadline error", err)
 	}
 	if se.StatusCode != 503 || se.Attempts != 1 || !errors.Is(err, ErrDeadline) || string(se.Body) != "busy" {
-		t.Errorf("StatusError = %d after %d attempts, body %q, Err %v", se.StatusCode, se.Attempts, se.Body, se.Err)
+		t.Errorf("StatusError = %d after %d attempts, body %q, Stop %v", se.StatusCode, se.Attempts, se.Body, se.Stop)
 	}
 	if ctx.Err() != nil {
 		t.Error("the call slept until the deadline instead of stopping at once")

@@ -46,6 +46,9 @@ type BreakerStore interface {
 // failed probe.
 func (t *Transport) breakerChanged(h *host, from, to gobreaker.State, now time.Time) {
 	t.tel.breakerTransition(h, stateNames[from], stateNames[to])
+	if t.events != nil {
+		t.events.breakerChanged(h, from, to, now)
+	}
 	if t.cfg.store == nil || h.remoteTrip.Load() {
 		return
 	}

@@ -303,7 +303,7 @@ func (t *telemetry) refused(ctx context.Context, c *call, e *CircuitOpenError) {
 	}
 	attrs := []attribute.KeyValue{
 		attribute.Int("resilient.attempt", c.attempts+1),
-		attribute.String("resilient.breaker.state", e.State),
+		attribute.String("resilient.breaker.state", e.State.String()),
 		attribute.Bool("resilient.breaker.remote", e.Remote),
 	}
 	if e.Reason != "" {

@@ -173,14 +173,14 @@ func (e *examples) keep(client, phase string, resp *http.Response, err error) {
 	if errors.As(err, &se) {
 		if e.status == nil || better(se, e.status) {
 			e.status, e.statusText, e.statusPhase, e.statusWhy = se, err.Error(), phase, ""
-			if se.Err != nil {
-				e.statusWhy = se.Err.Error()
+			if se.Stop != nil {
+				e.statusWhy = se.Stop.Error()
 			}
 		}
 		return
 	}
 	var co *resilient.CircuitOpenError
-	if e.open == nil && errors.As(err, &co) && co.State == "open" {
+	if e.open == nil && errors.As(err, &co) && co.State == resilient.BreakerOpen {
 		e.open, e.openText = co, err.Error()
 	}
 }

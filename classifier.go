@@ -1,0 +1,122 @@
+package resilient
+
+// This file holds the classification hook: Classifier, WithClassifier, and
+// how the hook's answer reaches the retry decision (call.outcome) and the
+// breaker (hookVerdict), with the response body given back intact after
+// the hook read it.
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/resilient-http/resilient/internal/body"
+)
+
+// Classifier classifies one attempt's outcome: resp is the response, or
+// err the error that came instead (err takes precedence). Classify is the
+// default, and a Classifier usually calls it for what it does not change:
+//
+//	func(resp *http.Response, err error) resilient.Outcome {
+//		if resp != nil && resp.StatusCode == http.StatusConflict {
+//			return resilient.Retryable
+//		}
+//		return resilient.Classify(resp, err)
+//	}
+//
+// A Classifier may read resp.Body: it then reads at most the client's
+// error body limit (WithErrorBodyLimit, 64 KiB by default; past it the body
+// ends early), and what it read is given back in front of the rest, so the
+// caller's response and the *StatusError see the whole body. Closing it
+// does nothing. It must not keep resp or its body, since reading a body
+// waits for the server: read only what the status says is worth reading.
+// It is called from the goroutine of the call, at most twice per attempt
+// (for the retry decision and for the breaker), so it must be quick and
+// safe for concurrent use.
+type Classifier func(resp *http.Response, err error) Outcome
+
+// WithClassifier makes the client classify outcomes with f instead of
+// Classify, to retry more outcomes (a 409 whose body says "try again", an
+// error of your own) or fewer. The retry decision follows f. So does the
+// breaker, where f disagrees with Classify: an outcome that f makes
+// Retryable counts against the host, one that f makes Success or
+// Permanent does not; where f agrees, the breaker counts as usual (a 429
+// is retryable but does not count against the host; see Breaker). The
+// errors stay as they are: a final 409 comes back as a response, a final
+// 503 as a *StatusError, and IsRetryable keeps using Classify. A nil f
+// keeps Classify.
+func WithClassifier(f Classifier) Option {
+	return optionFunc(func(c *config) {
+		if f != nil {
+			c.classify = f
+		}
+	})
+}
+
+// outcome classifies c's latest outcome, with the client's Classifier if it
+// has one.
+func (c *call) outcome() Outcome {
+	if f := c.t.cfg.classify; f != nil {
+		return c.t.classifyWith(f, c.last.resp, c.last.err)
+	}
+	return Classify(c.last.resp, c.last.err)
+}
+
+// hookVerdict is the breaker's verdict on an attempt when the client has a
+// Classifier and it disagrees with Classify: errFailure when it makes the
+// outcome Retryable, nil (success) when it makes it anything else. changed
+// is false when the hook agrees, or for the caller's own cancellation,
+// which never counts: verdict then decides as without a hook.
+func (c *call) hookVerdict(resp *http.Response, err error) (v error, changed bool) {
+	if err != nil && c.Context.Err() != nil {
+		return nil, false
+	}
+	got := c.t.classifyWith(c.t.cfg.classify, resp, err)
+	if got == Classify(resp, err) {
+		return nil, false
+	}
+	if got == Retryable {
+		return errFailure, true
+	}
+	return nil, true
+}
+
+// classifyWith calls f on an outcome. While f runs, resp.Body is a
+// peekBody bounded by the error body limit; what f read is put back in
+// front of the rest of the body afterwards.
+func (t *Transport) classifyWith(f Classifier, resp *http.Response, err error) Outcome {
+	if err != nil || resp == nil || resp.Body == nil || resp.Body == http.NoBody {
+		return f(resp, err)
+	}
+	orig := resp.Body
+	p := &peekBody{r: orig, left: t.cfg.bodyLimit}
+	resp.Body = p
+	out := f(resp, err)
+	resp.Body = orig
+	if len(p.read) > 0 {
+		resp.Body = body.Replay(p.read, orig)
+	}
+	return out
+}
+
+// peekBody is the body a Classifier sees: it records what is read, up to
+// left bytes, and cannot be closed.
+type peekBody struct {
+	r    io.Reader
+	read []byte
+	left int64
+}
+
+func (p *peekBody) Read(b []byte) (int, error) {
+	if p.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.left {
+		b = b[:p.left]
+	}
+	n, err := p.r.Read(b)
+	p.read = append(p.read, b[:n]...)
+	p.left -= int64(n)
+	return n, err
+}
+
+func (p *peekBody) Close() error { return nil }

@@ -1,0 +1,163 @@
+package resilient
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// retryConflict makes a 409 whose body says "try again" retryable, reading
+// the body to find out.
+func retryConflict(resp *http.Response, err error) Outcome {
+	if err == nil && resp.StatusCode == http.StatusConflict {
+		b, _ := io.ReadAll(resp.Body)
+		if bytes.Contains(b, []byte("try again")) {
+			return Retryable
+		}
+	}
+	return Classify(resp, err)
+}
+
+func TestWithClassifier_makes409Retryable(t *testing.T) {
+	const body = `{"error":"lock held, try again"}`
+	srv := newServer(t, status(409, body))
+	r := fast
+	r.Budget.Disabled = true
+	c := newClient(t, WithRetry(r), WithClassifier(retryConflict))
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("%v; want the final 409 as a response", err)
+	}
+	if got := readAll(t, resp); resp.StatusCode != 409 || got != body {
+		t.Errorf("final response %d %q; want the 409 with its whole body", resp.StatusCode, got)
+	}
+	if srv.hits.Load() != 4 {
+		t.Errorf("server saw %d attempts, want 4", srv.hits.Load())
+	}
+	// The breaker counts what the hook made retryable as failures.
+	if h := Hosts(c)[0]; h.Counts.TotalFailures != 4 || h.Counts.TotalSuccesses != 0 {
+		t.Errorf("breaker counts %+v; want 4 failures", h.Counts)
+	}
+
+	// A 409 that does not say so is not retried, and counts as a success.
+	srv2 := newServer(t, status(409, "conflict"))
+	resp, err = c.Get(srv2.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); got != "conflict" || srv2.hits.Load() != 1 {
+		t.Errorf("got %q after %d attempts; want the 409 once", got, srv2.hits.Load())
+	}
+	for _, h := range Hosts(c) {
+		if h.Host == "http://"+srv2.Listener.Addr().String() && h.Counts.TotalSuccesses != 1 {
+			t.Errorf("breaker counts %+v; want 1 success", h.Counts)
+		}
+	}
+}
+
+func TestWithClassifier_makesFewerRetryable(t *testing.T) {
+	srv := newServer(t, status(503, "maintenance"))
+	c := newClient(t, WithRetry(fast), WithClassifier(func(resp *http.Response, err error) Outcome {
+		if resp != nil && resp.StatusCode == 503 {
+			return Permanent
+		}
+		return Classify(resp, err)
+	}))
+	_, err := c.Get(srv.URL)
+	var se *StatusError
+	if !errors.As(err, &se) || se.StatusCode != 503 || string(se.Body) != "maintenance" || srv.hits.Load() != 1 {
+		t.Fatalf("%v after %d attempts; want the 503's *StatusError after 1", err, srv.hits.Load())
+	}
+	if h := Hosts(c)[0]; h.Counts.TotalFailures != 0 || h.Counts.TotalSuccesses != 1 {
+		t.Errorf("breaker counts %+v; a 503 the hook made permanent must not count against the host", h.Counts)
+	}
+}
+
+// The StatusError keeps the whole body when the hook read part of it.
+func TestWithClassifier_bodyReadByTheHookReachesTheStatusError(t *testing.T) {
+	long := strings.Repeat("a", 10000) + "END"
+	srv := newServer(t, status(500, long))
+	c := newClient(t, WithRetry(fast), WithClassifier(func(resp *http.Response, err error) Outcome {
+		if resp != nil {
+			io.CopyN(io.Discard, resp.Body, 100)
+			resp.Body.Close() // does nothing
+		}
+		return Classify(resp, err)
+	}))
+	_, err := c.Get(srv.URL)
+	var se *StatusError
+	if !errors.As(err, &se) || string(se.Body) != long || srv.hits.Load() != 4 {
+		t.Fatalf("%d attempts, body of %d bytes: %v; want 4 and the whole body", srv.hits.Load(), len(se.Body), err)
+	}
+}
+
+// The hook reads at most the error body limit; the caller still gets all.
+func TestWithClassifier_readIsBounded(t *testing.T) {
+	long := strings.Repeat("b", 5000)
+	srv := newServer(t, status(200, long))
+	var seen int
+	c := newClient(t, WithErrorBodyLimit(1000), WithClassifier(func(resp *http.Response, err error) Outcome {
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			seen = len(b)
+		}
+		return Classify(resp, err)
+	}))
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); got != long || seen != 1000 {
+		t.Errorf("hook read %d bytes, caller got %d; want 1000 and 5000", seen, len(got))
+	}
+}
+
+// A DNS "no such host" is permanent by default; a hook can retry it (a
+// service whose name appears a moment after it starts).
+func TestWithClassifier_retriesAnError(t *testing.T) {
+	notFound := &net.DNSError{Err: "no such host", Name: "orders.internal", IsNotFound: true}
+	hook := func(resp *http.Response, err error) Outcome {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return Retryable
+		}
+		return Classify(resp, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  []Option
+		calls int
+	}{
+		{"default: not retried", nil, 1},
+		{"hook: retried until it resolves", []Option{WithClassifier(hook)}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls int
+			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				calls++
+				if calls < 3 {
+					return nil, notFound
+				}
+				return (&memTransport{}).RoundTrip(r)
+			})
+			rt := NewTransport(base, append(tc.opts, WithRetry(fast))...)
+			defer rt.(*Transport).Close()
+			req := must[*http.Request](t)(http.NewRequest(http.MethodGet, "http://orders.internal/", nil))
+			resp, err := rt.RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			if calls != tc.calls {
+				t.Errorf("base saw %d attempts (err %v), want %d", calls, err, tc.calls)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

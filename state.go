@@ -1,0 +1,134 @@
+package resilient
+
+// This file holds the state a client exposes for a health endpoint or an
+// admin page: BreakerState, BreakerCounts, and HostState, one per host the
+// client has called, read with Transport.Hosts or Hosts.
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// BreakerState is the state of a host's circuit breaker.
+type BreakerState int
+
+// The states of a circuit breaker, in gobreaker's order.
+const (
+	// BreakerClosed: calls are sent (after an outage, a share of them
+	// while traffic ramps up).
+	BreakerClosed BreakerState = BreakerState(gobreaker.StateClosed)
+	// BreakerHalfOpen: a probe is in flight; other calls are refused.
+	BreakerHalfOpen BreakerState = BreakerState(gobreaker.StateHalfOpen)
+	// BreakerOpen: the host is failing; calls are refused until the next
+	// probe.
+	BreakerOpen BreakerState = BreakerState(gobreaker.StateOpen)
+)
+
+// String returns "closed", "half-open" or "open", the names used in
+// metrics, spans and logs.
+func (s BreakerState) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// BreakerCounts are a breaker's counts of attempts in its current state,
+// gobreaker's Counts: in the closed state over the rolling Breaker.Window,
+// otherwise since the state began.
+type BreakerCounts struct {
+	Requests             uint32 // attempts admitted
+	TotalSuccesses       uint32 // attempts that did not count against the host (4xx included)
+	TotalFailures        uint32 // attempts that counted against the host (see WithClassifier)
+	TotalExclusions      uint32 // attempts that counted as neither: the caller's own cancellation
+	ConsecutiveSuccesses uint32
+	ConsecutiveFailures  uint32
+}
+
+func countsOf(c gobreaker.Counts) BreakerCounts {
+	return BreakerCounts{Requests: c.Requests, TotalSuccesses: c.TotalSuccesses, TotalFailures: c.TotalFailures,
+		TotalExclusions: c.TotalExclusions, ConsecutiveSuccesses: c.ConsecutiveSuccesses, ConsecutiveFailures: c.ConsecutiveFailures}
+}
+
+// HostState is what a client knows of one host (scheme://host:port) at one
+// moment: its breaker and admission, and its retry budget.
+type HostState struct {
+	Host   string        // scheme://host:port
+	State  BreakerState  // BreakerClosed when breakers are disabled
+	Counts BreakerCounts // the breaker's counts; zero when breakers are disabled
+	// Admitted is the share of calls admitted now: 1 when closed, 0 when
+	// open or probing, between the two while ramping up after an outage.
+	Admitted float64
+	// Until is when the refusal ends: for an open breaker, when the next
+	// probe may go; while ramping up, when every call is admitted again;
+	// zero otherwise.
+	Until time.Time
+	// Reason says, in the words of CircuitOpenError.Reason, why calls are
+	// refused now ("failing", "probing", "server asked to wait", "failing
+	// for another instance", "ramping up after recovery"), or "" when
+	// every call is admitted.
+	Reason string
+	Remote bool // the current open came from another instance (WithSharedBreakers)
+	// Calls and Retries are what the host's retry budget counted over its
+	// window (RetryBudget.Window); both 0 when the budget is disabled.
+	Calls, Retries int
+	LastUsed       time.Time // when a call last went to the host
+}
+
+// Hosts returns the state of every host the transport holds, sorted by
+// Host. It takes each breaker's lock once, briefly; it is meant for a
+// health endpoint or an admin page, not for every request.
+func (t *Transport) Hosts() []HostState {
+	var hs []*host
+	t.hosts.each(func(h *host) { hs = append(hs, h) })
+	now := t.cfg.clock.Now()
+	out := make([]HostState, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, h.snapshot(now))
+	}
+	slices.SortFunc(out, func(a, b HostState) int { return strings.Compare(a.Host, b.Host) })
+	return out
+}
+
+// Hosts returns the host states of a client made by New; see
+// Transport.Hosts. It returns nil for a client with another transport.
+func Hosts(c *http.Client) []HostState {
+	if c == nil {
+		return nil
+	}
+	if t, ok := c.Transport.(*Transport); ok {
+		return t.Hosts()
+	}
+	return nil
+}
+
+// snapshot reads h at now.
+func (h *host) snapshot(now time.Time) HostState {
+	s := HostState{Host: h.name, Admitted: 1, LastUsed: time.Unix(0, h.lastUsed.Load())}
+	if h.budget != nil {
+		s.Calls, s.Retries = h.budget.Counts(now.UnixNano())
+	}
+	if h.cb == nil {
+		return s
+	}
+	s.Counts = countsOf(h.cb.Counts())
+	s.State = BreakerState(h.state.Load())
+	s.Admitted = h.admission(now)
+	if s.State == BreakerClosed && s.Admitted >= 1 {
+		return s
+	}
+	reason := ""
+	switch {
+	case s.State == BreakerHalfOpen:
+		reason = reasonProbing
+	case s.State == BreakerClosed:
+		reason = reasonRamp
+	}
+	e := h.openError(now, reason)
+	s.Until, s.Reason, s.Remote = e.Until, e.Reason, e.Remote
+	return s
+}
