@@ -17,6 +17,9 @@ import (
 // rewound copy for the others. A refused attempt is not sent: its body is
 // closed, as http.RoundTripper requires, and the refusal returned.
 func (c *call) attempt(r *http.Request) (*http.Response, error) {
+	if c.hedge != nil {
+		return c.hedged(r) // hedge.go
+	}
 	t := c.t
 	h := c.host
 	done, refusal := h.admit()

@@ -33,8 +33,10 @@ type call struct {
 	instrumented bool
 	span         trace.Span // logical span, nil when not instrumented
 	cancel       func()     // ends WithTimeout's deadline; nil without one
+	hedge        *Hedging   // the call's hedging policy, nil when not hedged (hedge.go)
 
 	attempts   int               // attempts sent to the network
+	hedges     int               // of which hedges, which use no retry (hedge.go)
 	last       result            // the latest attempt's outcome
 	failed     *failure          // the latest failed response, read for the final error
 	refused    *CircuitOpenError // admission refused the latest attempt; last is the one before
@@ -80,6 +82,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 	if c.method == "" {
 		c.method = http.MethodGet
 	}
+	c.hedge = t.hedgeFor(c)
 	if c.host.budget != nil {
 		c.host.budget.Call(now.UnixNano())
 	}

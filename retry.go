@@ -35,7 +35,7 @@ func Backoff(n int, minWait, maxWait time.Duration, r float64) time.Duration {
 // facts is what the retry decision needs to know of a call besides its
 // latest outcome.
 type facts struct {
-	attempts    int       // attempts sent so far
+	attempts    int       // attempts sent so far, hedges aside
 	idempotent  bool      // safe to send twice (method or Idempotency-Key)
 	replayable  bool      // the body can be sent again
 	deadline    time.Time // the call's deadline; zero for none
@@ -126,7 +126,7 @@ func (c *call) next() bool {
 	now := t.cfg.clock.Now()
 	dl, _ := c.Context.Deadline()
 	d := decide(&t.cfg.retry, c.last, facts{
-		attempts:    c.attempts,
+		attempts:    c.attempts - c.hedges,
 		idempotent:  c.idempotent,
 		replayable:  c.replayable,
 		deadline:    dl,
