@@ -34,12 +34,16 @@ import (
 // any, can be sent again (GetBody). Hedges and retries draw on one budget,
 // the host's retry budget (Retry.Budget): when it is spent, no hedge goes,
 // so hedging adds at most Budget.Ratio to the load on a host, retries
-// included. No hedge goes to a host whose admission refuses it (an open,
-// probing or ramping breaker). The winner is the first response that is
-// not a retryable failure: a hedge's fast 503 does not beat a slower 200.
-// The losers are canceled and their bodies closed. When every attempt in
-// flight failed, the call goes on as after one failed attempt: a hedge uses
-// none of Retry.Max, and the retry is hedged in its turn.
+// included (with the budget disabled, or retries off, only MaxAttempts
+// limits hedges). No hedge goes to a host whose admission refuses it (an
+// open, probing or ramping breaker). The winner is the first response that
+// is not a retryable failure: a hedge's fast 503 does not beat a slower
+// 200. The losers are canceled and their bodies closed; on HTTP/1.1 that
+// costs each canceled loser its connection (bench/HEDGING.md measures
+// it), which is cheaper than holding it for as long as the slow answer
+// takes. When every attempt in flight failed, the call goes on as after
+// one failed attempt: a hedge uses none of Retry.Max, and the retry is
+// hedged in its turn.
 //
 // Its zero value means DefaultHedging: an adaptive delay at the host's
 // 95th percentile, at most 2 attempts in flight.

@@ -515,3 +515,33 @@ func TestHedging_tenThousandCallsLeakNothing(t *testing.T) {
 		t.Errorf("%d connections opened, %d closed", o, cl)
 	}
 }
+
+// BenchmarkGETHedged is BenchmarkGET's resilient client with hedging on,
+// on calls that answer before the delay: the cost of the hedged group
+// when no hedge goes (a goroutine, a context and a timer per call).
+func BenchmarkGETHedged(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"hedging=off", nil},
+		{"hedging=fixed", []Option{WithHedging(Hedging{Delay: time.Second})}},
+		{"hedging=adaptive", []Option{WithHedging(Hedging{MinDelay: time.Second})}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			t := NewTransport(&memTransport{}, tc.opts...)
+			defer t.(*Transport).Close()
+			c := &http.Client{Transport: t}
+			req, _ := http.NewRequest(http.MethodGet, "http://api.test/orders/42", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
