@@ -31,12 +31,12 @@ type call struct {
 	idempotent   bool
 	replayable   bool
 	instrumented bool
+	hedges       int32      // hedges among attempts; they use no retry (hedge.go)
 	span         trace.Span // logical span, nil when not instrumented
 	cancel       func()     // ends WithTimeout's deadline; nil without one
 	hedge        *Hedging   // the call's hedging policy, nil when not hedged (hedge.go)
 
 	attempts   int               // attempts sent to the network
-	hedges     int               // of which hedges, which use no retry (hedge.go)
 	last       result            // the latest attempt's outcome
 	failed     *failure          // the latest failed response, read for the final error
 	refused    *CircuitOpenError // admission refused the latest attempt; last is the one before

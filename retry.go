@@ -126,7 +126,7 @@ func (c *call) next() bool {
 	now := t.cfg.clock.Now()
 	dl, _ := c.Context.Deadline()
 	d := decide(&t.cfg.retry, c.last, facts{
-		attempts:    c.attempts - c.hedges,
+		attempts:    c.attempts - int(c.hedges),
 		idempotent:  c.idempotent,
 		replayable:  c.replayable,
 		deadline:    dl,

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-var colors = []string{"#444444", "#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#1f77b4", "#17becf", "#aec7e8", "#2ca02c", "#9467bd"}
+var colors = []string{"#444444", "#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#1f77b4", "#17becf", "#aec7e8", "#2ca02c", "#9467bd"}
 
 func chart(results []*result) string {
 	const (
