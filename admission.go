@@ -109,6 +109,7 @@ type host struct {
 	remoteUntil atomic.Int64          // unix nanos; until when another instance's open is in force
 	remoteTrip  atomic.Bool           // the open being applied comes from another instance
 	probe       atomic.Pointer[probe] // the latest probe let through
+	latency     hostLatency           // recent latencies, for hedging's adaptive delay (hedge.go)
 
 	// For WithOnBreakerChange's counts (callbacks.go).
 	tripCounts  gobreaker.Counts                 // the counts that last opened the breaker; under gobreaker's lock

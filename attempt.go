@@ -17,13 +17,12 @@ import (
 // rewound copy for the others. A refused attempt is not sent: its body is
 // closed, as http.RoundTripper requires, and the refusal returned.
 func (c *call) attempt(r *http.Request) (*http.Response, error) {
+	if c.hedge != nil {
+		return c.hedged(r) // hedge.go
+	}
 	t := c.t
 	h := c.host
-	var done func(error)
-	var refusal *CircuitOpenError
-	if !c.skipBreaker {
-		done, refusal = h.admit()
-	}
+	done, refusal := c.admit()
 	if refusal != nil {
 		if r.Body != nil {
 			r.Body.Close()
@@ -47,6 +46,16 @@ func (c *call) attempt(r *http.Request) (*http.Response, error) {
 	}
 	c.last = result{resp: resp, err: err}
 	return resp, err
+}
+
+// admit asks the host's admission whether an attempt of c may go (see
+// host.admit); a call whose Policy skips the breaker is always admitted,
+// and reports nothing.
+func (c *call) admit() (done func(error), refusal *CircuitOpenError) {
+	if c.skipBreaker {
+		return nil, nil
+	}
+	return c.host.admit()
 }
 
 // send puts one attempt on the network: through otelhttp when the call is

@@ -33,8 +33,10 @@ type call struct {
 	replay       *replayer // sends a body without GetBody again; nil for others
 	instrumented bool
 	skipBreaker  bool       // Policy.SkipBreaker
+	hedges       int32      // hedges among attempts; they use no retry (hedge.go)
 	span         trace.Span // logical span, nil when not instrumented
 	cancel       func()     // ends WithTimeout's deadline; nil without one
+	hedge        *Hedging   // the call's hedging policy, nil when not hedged (hedge.go)
 
 	attempts   int               // attempts sent to the network
 	last       result            // the latest attempt's outcome
@@ -81,15 +83,16 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		// (replay.go), which next asks after each attempt.
 		replayable: req.Body == nil || req.Body == http.NoBody || req.GetBody != nil,
 	}
-	if !c.replayable && t.cfg.retry.Max > 0 {
-		c.replay = newReplayer(req, t.cfg.replayMax)
-	}
 	if c.method == "" {
 		c.method = http.MethodGet
 	}
 	if p, ok := req.Context().Value(policyKey{}).(*Policy); ok {
 		c.applyPolicy(p)
 	}
+	if !c.replayable && c.retryPolicy().Max > 0 {
+		c.replay = newReplayer(req, t.cfg.replayMax)
+	}
+	c.hedge = t.hedgeFor(c)
 	if c.host.budget != nil {
 		c.host.budget.Call(now.UnixNano())
 	}

@@ -55,10 +55,16 @@ func WithClassifier(f Classifier) Option {
 // outcome classifies c's latest outcome, with the client's Classifier if it
 // has one.
 func (c *call) outcome() Outcome {
+	return c.classify(c.last.resp, c.last.err)
+}
+
+// classify classifies one attempt's outcome, with the client's Classifier
+// if it has one.
+func (c *call) classify(resp *http.Response, err error) Outcome {
 	if f := c.t.cfg.classify; f != nil {
-		return c.t.classifyWith(f, c.last.resp, c.last.err)
+		return c.t.classifyWith(f, resp, err)
 	}
-	return Classify(c.last.resp, c.last.err)
+	return Classify(resp, err)
 }
 
 // hookVerdict is the breaker's verdict on an attempt when the client has a

@@ -19,6 +19,9 @@ type clock interface {
 	// Sleep waits for d, or until ctx is done, and reports whether the
 	// whole of d passed.
 	Sleep(ctx context.Context, d time.Duration) bool
+	// Timer returns a channel that receives once d has passed, and a
+	// function that stops it (the hedge delay, hedge.go).
+	Timer(d time.Duration) (<-chan time.Time, func() bool)
 }
 
 // realClock is the wall clock.
@@ -38,6 +41,11 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) bool {
 	case <-timer.C:
 		return true
 	}
+}
+
+func (realClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 // withClock replaces the clock; for tests.

@@ -109,6 +109,35 @@ func ExampleWithRetry() {
 	// Output: 200 after 2 attempts
 }
 
+// WithHedging sends a second attempt (a hedge) when the first has not
+// answered within the delay, and takes whichever answers first. Here the
+// first request hangs; the hedge answers it.
+func ExampleWithHedging() {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			<-r.Context().Done() // the slow one: canceled once the hedge wins
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+
+	// A fixed delay; leave Delay out for the host's 95th percentile.
+	client := resilient.New(resilient.WithHedging(resilient.Hedging{Delay: 20 * time.Millisecond}))
+	defer resilient.Close(client)
+
+	resp, err := client.Get(srv.URL + "/orders/42")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, string(body), "after", hits.Load(), "requests")
+	// Output: 200 ok after 2 requests
+}
+
 // An open breaker refuses calls at once, before touching the network.
 func ExampleWithBreaker() {
 	var hits atomic.Int64

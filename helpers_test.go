@@ -130,12 +130,24 @@ func (m *memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // the wait, so that a test of a five-second wait takes no time. It does
 // not mix with context deadlines, which are real time.
 type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	slept []time.Duration
+	mu     sync.Mutex
+	now    time.Time
+	slept  []time.Duration
+	timers []*fakeTimer
+	armed  chan struct{} // one token per Timer made
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+// fakeTimer is a Timer of the fakeClock: it fires when the clock is
+// advanced past at.
+type fakeTimer struct {
+	at      time.Time
+	c       chan time.Time
+	stopped bool
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), armed: make(chan struct{}, 1024)}
+}
 
 func (f *fakeClock) Now() time.Time {
 	f.mu.Lock()
@@ -146,7 +158,48 @@ func (f *fakeClock) Now() time.Time {
 func (f *fakeClock) Advance(d time.Duration) {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
+	f.fireLocked()
 	f.mu.Unlock()
+}
+
+// Timer fires when Advance or Sleep moves the clock past d from now.
+func (f *fakeClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	f.mu.Lock()
+	ft := &fakeTimer{at: f.now.Add(d), c: make(chan time.Time, 1)}
+	f.timers = append(f.timers, ft)
+	f.fireLocked()
+	f.mu.Unlock()
+	select {
+	case f.armed <- struct{}{}:
+	default:
+	}
+	return ft.c, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		was := !ft.stopped
+		ft.stopped = true
+		return was
+	}
+}
+
+// awaitTimer blocks until the code under test has made a Timer: a test
+// advances the clock after it, so that the timer sees the advance.
+func (f *fakeClock) awaitTimer() { <-f.armed }
+
+// fireLocked fires the timers that are due. f.mu must be held.
+func (f *fakeClock) fireLocked() {
+	kept := f.timers[:0]
+	for _, ft := range f.timers {
+		switch {
+		case ft.stopped:
+		case !f.now.Before(ft.at):
+			ft.stopped = true
+			ft.c <- f.now
+		default:
+			kept = append(kept, ft)
+		}
+	}
+	f.timers = kept
 }
 
 func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) bool {
@@ -156,6 +209,7 @@ func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) bool {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
 	f.slept = append(f.slept, d)
+	f.fireLocked()
 	f.mu.Unlock()
 	return true
 }

@@ -177,6 +177,7 @@ type config struct {
 	logger      *slog.Logger
 	secrets     []string
 	store       BreakerStore
+	hedge       *Hedging       // nil: no hedging (hedge.go)
 	rand        func() float64 // in [0, 1); tests replace it
 	clock       clock          // tests replace it
 	err         error          // first invalid option, returned by every request

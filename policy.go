@@ -31,6 +31,12 @@ type Policy struct {
 	// counts: for a health check or an operator's manual probe of a host
 	// that the breaker holds open. The retry budget still applies.
 	SkipBreaker bool
+	// Hedging, when not nil, replaces the client's hedging policy for the
+	// call (see WithHedging): it turns hedging on for a client built
+	// without it, and MaxAttempts 1 turns it off. Zero fields take
+	// DefaultHedging's values. Only a call that may be sent twice is
+	// hedged, whatever the policy.
+	Hedging *Hedging
 }
 
 type policyKey struct{}
@@ -46,6 +52,10 @@ func ContextWithPolicy(ctx context.Context, p Policy) context.Context {
 		r := *p.Retry // the caller may change theirs later
 		p.Retry = &r
 	}
+	if p.Hedging != nil {
+		h := *p.Hedging
+		p.Hedging = &h
+	}
 	return context.WithValue(ctx, policyKey{}, &p)
 }
 
@@ -56,11 +66,19 @@ func (c *call) applyPolicy(p *Policy) {
 		c.idempotent = true
 	}
 	c.skipBreaker = p.SkipBreaker
-	if p.Retry == nil && !p.NoRetry {
+	if p.Retry == nil && !p.NoRetry && p.Hedging == nil {
 		return
 	}
 	cp := &callPolicy{retry: c.t.cfg.retry}
 	c.policy = cp
+	if p.Hedging != nil {
+		cp.hedgeSet = true
+		h, err := p.Hedging.normalize()
+		if err != nil {
+			cp.bad = fmt.Errorf("%w: Policy.%s", ErrInvalidOption, err)
+		}
+		cp.hedge = h
+	}
 	r := &cp.retry
 	if o := p.Retry; o != nil {
 		switch {
@@ -90,8 +108,10 @@ func (c *call) applyPolicy(p *Policy) {
 // callPolicy is what a Policy changes in a call beyond its flags: the
 // retry policy, or why the Policy is invalid.
 type callPolicy struct {
-	retry Retry
-	bad   error // the Policy is invalid: the call fails before any attempt
+	retry    Retry
+	hedge    *Hedging // Policy.Hedging, normalized; nil turns hedging off
+	hedgeSet bool     // Policy.Hedging was given
+	bad      error    // the Policy is invalid: the call fails before any attempt
 }
 
 // retryPolicy returns the retry policy of c: the client's, or the one its

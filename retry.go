@@ -36,7 +36,7 @@ func Backoff(n int, minWait, maxWait time.Duration, r float64) time.Duration {
 // latest outcome.
 type facts struct {
 	outcome     Outcome   // the latest outcome's class (Classify, or WithClassifier's hook)
-	attempts    int       // attempts sent so far
+	attempts    int       // attempts sent so far, hedges aside
 	idempotent  bool      // safe to send twice (method or Idempotency-Key)
 	replayable  bool      // the body can be sent again
 	deadline    time.Time // the call's deadline; zero for none
@@ -138,7 +138,7 @@ func (c *call) next() bool {
 	dl, _ := c.Context.Deadline()
 	d := decide(c.retryPolicy(), c.last, facts{
 		outcome:     o,
-		attempts:    c.attempts,
+		attempts:    c.attempts - int(c.hedges),
 		idempotent:  c.idempotent,
 		replayable:  c.replayable,
 		deadline:    dl,

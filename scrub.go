@@ -32,8 +32,12 @@ func (d decorate) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if s := trace.SpanFromContext(r.Context()); s.IsRecording() {
 		// Each SetAttributes costs two allocations: only what is needed.
-		if c.attempts > 1 {
-			s.SetAttributes(semconv.HTTPRequestResendCount(c.attempts - 1))
+		n, hedge := attemptOf(r.Context(), c)
+		if n > 1 {
+			s.SetAttributes(semconv.HTTPRequestResendCount(n - 1))
+		}
+		if hedge {
+			s.SetAttributes(hedgeAttr)
 		}
 		// otelhttp drops the user info but keeps the query, the fragment
 		// and an opaque URL's user info.

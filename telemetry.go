@@ -99,6 +99,7 @@ type telemetry struct {
 	transitions     metric.Int64Counter
 	state           metric.Int64UpDownCounter
 	meter           metric.Meter
+	hedges          hedgeInstruments // hedge_telemetry.go
 }
 
 type optState uint8
@@ -148,6 +149,7 @@ func newTelemetry(cfg *config) *telemetry {
 	t.transitions, _ = m.Int64Counter("resilient.breaker.transitions",
 		metric.WithUnit("{transition}"),
 		metric.WithDescription("Circuit breaker state changes, by resilient.breaker.from and resilient.breaker.to."))
+	t.hedges = newHedgeInstruments(m)
 	t.state, _ = m.Int64UpDownCounter("resilient.breaker.state",
 		metric.WithUnit("{breaker}"),
 		metric.WithDescription("Per-host circuit breakers currently in each state (resilient.breaker.state: closed, open, half-open); 1 for the current state of each host."))
