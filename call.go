@@ -41,6 +41,7 @@ type call struct {
 	stop       error             // why retrying stopped early, if something other than the outcome stopped it
 	retryAfter time.Duration     // what the server asked for, last time it asked
 	redacted   string            // cached redacted URL
+	first      attemptCtx        // the first attempt's context, under a context-enforced attempt timeout (timeout.go)
 }
 
 // result is one attempt's outcome: a response or an error.

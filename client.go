@@ -70,6 +70,7 @@ type Transport struct {
 
 	headerTimeout time.Duration // enforced by our base's ResponseHeaderTimeout
 	ctxTimeout    time.Duration // enforced per attempt through the context
+	watch         *watchdog     // cancels attempts past ctxTimeout; nil when it is 0
 
 	closed      atomic.Bool
 	unsubscribe func()
@@ -84,7 +85,8 @@ var _ http.RoundTripper = (*Transport)(nil)
 // one host would otherwise churn connections) and ResponseHeaderTimeout set
 // to Retry.AttemptTimeout, which then costs nothing per request. With a
 // base of yours, Retry.AttemptTimeout is enforced by canceling each
-// attempt's context (about six allocations per attempt), unless base is an
+// attempt's context (one allocation per attempt, the request carrying it;
+// see watchdog.go), unless base is an
 // *http.Transport whose ResponseHeaderTimeout is set, which then serves as
 // the attempt timeout. WithTimeout bounds each call here too.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
@@ -103,8 +105,11 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 		base, t.ownBase = tr, true
 	} else if tr, ok := base.(*http.Transport); ok && tr.ResponseHeaderTimeout > 0 && t.ctxTimeout > 0 {
 		// The caller's transport already bounds the wait for headers: use
-		// it, rather than a context per attempt (six allocations).
+		// it, rather than a context per attempt.
 		t.headerTimeout, t.ctxTimeout = tr.ResponseHeaderTimeout, 0
+	}
+	if t.ctxTimeout > 0 {
+		t.watch = newWatchdog(t.ctxTimeout)
 	}
 	t.base = base
 	t.tel = newTelemetry(cfg)
@@ -149,9 +154,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	c := t.newCall(req, t.cfg.clock.Now())
-	r := req.WithContext(c)
+	// The first attempt carries the call as its context only when the base
+	// must see it (the call's span or deadline): a request less to allocate.
+	r := req
+	if c.instrumented || c.cancel != nil {
+		r = req.WithContext(c)
+	}
 	c.attempt(r)
 	if c.next() {
+		if r == req {
+			r = req.WithContext(c)
+		}
 		t.retry(c, r)
 	}
 	return t.finish(c)
