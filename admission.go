@@ -109,7 +109,7 @@ type host struct {
 	remoteUntil atomic.Int64          // unix nanos; until when another instance's open is in force
 	remoteTrip  atomic.Bool           // the open being applied comes from another instance
 	probe       atomic.Pointer[probe] // the latest probe let through
-	okClosed    successCount          // successes while closed, not reported to gobreaker (successes.go)
+	okClosed    budget.Counter        // successes while closed, not reported to gobreaker (successes.go)
 	closedDone  func(error)           // reportClosed, made once
 }
 
@@ -118,7 +118,7 @@ func (t *Transport) newHost(k hostKey) *host {
 	h := &host{t: t, key: k, name: k.String()}
 	b := t.cfg.breaker
 	if !b.Disabled {
-		h.okClosed.period = max(int64(b.Window/successSlots), 1)
+		h.okClosed.Init(b.Window)
 		h.closedDone = h.reportClosed
 		h.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 			Name: h.name,
@@ -141,7 +141,7 @@ func (t *Transport) newHost(k hostKey) *host {
 				if h.remoteTrip.Load() {
 					run = max(run, int64(c.ConsecutiveFailures))
 				}
-				samples := c.TotalSuccesses + c.TotalFailures + h.okClosed.sum(h.t.cfg.clock.Now().UnixNano())
+				samples := c.TotalSuccesses + c.TotalFailures + h.okClosed.Sum(h.t.cfg.clock.Now().UnixNano())
 				return run >= h.tripRun() || samples >= b.MinRequests &&
 					float64(c.TotalFailures) >= b.FailureRatio*float64(samples)
 			},
@@ -210,32 +210,6 @@ func (h *host) admit() (done func(error), refusal *CircuitOpenError) {
 		return func(v error) { p.report(v) }, nil
 	}
 	return d, nil
-}
-
-// reportClosed is done for an attempt admitted while the breaker was
-// closed and not ramping up, without a gobreaker request. A success cannot
-// trip a closed breaker: it is counted in okClosed, without a lock, for
-// the ratio rule (FailureRatio); with the default ratio of 1 only whether
-// the window holds one counts, so the healthy path only reads. A failure
-// is reported to gobreaker now, as a request and its failure, where
-// ReadyToTrip weighs it, unless the breaker has left the closed state
-// since (gobreaker ignored such a late report too). An excluded outcome
-// counts for nothing: it was never a gobreaker request.
-//
-// gobreaker's Counts therefore hold only the failures and the successes
-// of probes and ramp-up; ReadyToTrip adds okClosed to them.
-func (h *host) reportClosed(v error) {
-	switch v {
-	case nil:
-		h.okClosed.add(h.lastUsed.Load(), h.t.cfg.breaker.FailureRatio >= 1)
-	case errFailure:
-		if gobreaker.State(h.state.Load()) != gobreaker.StateClosed {
-			return
-		}
-		if done, err := h.cb.Allow(); err == nil {
-			done(errFailure)
-		}
-	}
 }
 
 // probe is a call let through a probing breaker. Its outcome is reported
@@ -396,7 +370,7 @@ func (h *host) changed(from, to gobreaker.State) {
 			h.rampEnd.Store(n + int64(ramp))
 		}
 	}
-	h.okClosed.reset() // gobreaker's counts restart too
+	h.okClosed.Reset() // gobreaker's counts restart too
 	h.state.Store(int32(to))
 	t.breakerChanged(h, from, to, now)
 }

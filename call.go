@@ -12,8 +12,6 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/resilient-http/resilient/internal/body"
 )
 
 // call is the state of one logical request. It is itself the context of
@@ -131,7 +129,7 @@ func (c *call) keep() {
 	if resp == nil {
 		return
 	}
-	b, truncated, _ := body.Keep(resp.Body, resp.ContentLength, c.t.cfg.bodyLimit, drainLimit, bodyReadTimeout)
+	b, truncated := c.t.keepBody(resp)
 	resp.Body = http.NoBody
 	c.failed = &failure{resp: resp, body: b, truncated: truncated}
 }

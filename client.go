@@ -71,6 +71,7 @@ type Transport struct {
 	headerTimeout time.Duration // enforced by our base's ResponseHeaderTimeout
 	ctxTimeout    time.Duration // enforced per attempt through the context
 	watch         *watchdog     // cancels attempts past ctxTimeout; nil when it is 0
+	bodyWatch     *watchdog     // bounds reads of error bodies (bodyReadTimeout)
 
 	closed      atomic.Bool
 	unsubscribe func()
@@ -111,6 +112,7 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	if t.ctxTimeout > 0 {
 		t.watch = newWatchdog(t.ctxTimeout)
 	}
+	t.bodyWatch = newWatchdog(bodyReadTimeout)
 	t.base = base
 	t.tel = newTelemetry(cfg)
 	oo := t.tel.httpOptions()

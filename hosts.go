@@ -61,7 +61,7 @@ func (r *registry) get(k hostKey, now time.Time) *host {
 	h := r.hosts[k]
 	r.mu.RUnlock()
 	if h != nil {
-		h.lastUsed.Store(now.UnixNano())
+		h.touch(now.UnixNano())
 		return h
 	}
 	r.mu.Lock()
@@ -132,4 +132,16 @@ func (r *registry) evictLocked(now time.Time) {
 func (r *registry) drop(k hostKey, h *host) {
 	delete(r.hosts, k)
 	r.t.tel.hostDropped(h)
+}
+
+// touchEvery is how stale lastUsed may be. Writing it on every call made
+// concurrent calls to one host contend for its cache line, which admission
+// reads on every attempt.
+const touchEvery = int64(time.Millisecond)
+
+// touch records that h was used at now, at most once per touchEvery.
+func (h *host) touch(now int64) {
+	if last := h.lastUsed.Load(); now-last >= touchEvery || now < last {
+		h.lastUsed.Store(now)
+	}
 }

@@ -2,7 +2,6 @@ package resilient
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"testing"
 )
@@ -52,28 +51,5 @@ func TestBreaker_closedSuccessesStillCount(t *testing.T) {
 				t.Fatalf("breaker opened at call %d of %d (0: never), want open %v; the server saw %d requests", opened, tc.calls, tc.open, srv.hits.Load())
 			}
 		})
-	}
-}
-
-func TestSuccessCount_rollingWindow(t *testing.T) {
-	s := successCount{period: 10}
-	for now := int64(0); now < 100; now += 5 {
-		s.add(now, false)
-	}
-	if got := s.sum(99); got != 20 {
-		t.Fatalf("sum over the window = %d, want 20", got)
-	}
-	// 50 later, the first 5 slots (10 adds) have left the window.
-	if got := s.sum(149); got != 10 {
-		t.Fatalf("sum 50 later = %d, want 10", got)
-	}
-	s.add(150, true)
-	s.add(151, true)
-	if got := s.sum(159); got != 9 {
-		t.Fatalf("saturated slot: sum = %d, want 9 (8 older and 1)", got)
-	}
-	s.reset()
-	if got := s.sum(159); got != 0 {
-		t.Fatal(fmt.Sprint("after reset: ", got))
 	}
 }

@@ -44,9 +44,13 @@ func (t *Transport) roundTripWithTimeout(c *call, next http.RoundTripper, r *htt
 		a = new(attemptCtx)
 	}
 	a.parent = c
-	t.watch.start(a)
+	a.node.owner = a
+	t.watch.start(&a.node)
 	resp, err := next.RoundTrip(r.WithContext(a))
-	expired := t.watch.stop(a)
+	t.watch.stop(&a.node)
+	a.mu.Lock()
+	expired := a.expired
+	a.mu.Unlock()
 	if err != nil {
 		if expired && c.Context.Err() == nil {
 			err = &attemptTimeoutError{d: t.ctxTimeout, cause: err}
@@ -77,11 +81,11 @@ type attemptCtx struct {
 	funcs      []func()      // AfterFunc's, nil once run or stopped
 	stopParent func() bool   // ends following the call's context
 
-	// Guarded by the watchdog shard's lock.
-	deadline   int64 // unix nanos
-	prev, next *attemptCtx
-	shard      *watchShard
+	node watchNode // in the Transport's watchdog while the attempt waits for headers
 }
+
+// expire cancels a: its attempt got no response headers in time.
+func (a *attemptCtx) expire() { a.cancel(errAttemptDeadline, true) }
 
 func (a *attemptCtx) Deadline() (time.Time, bool) { return a.parent.Deadline() }
 func (a *attemptCtx) Value(key any) any           { return a.parent.Value(key) }

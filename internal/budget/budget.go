@@ -25,34 +25,37 @@ type Budget struct {
 	min    float64
 	period int64 // one bucket, in nanoseconds
 
-	mu       sync.Mutex
-	head     int64 // index of the newest bucket, in periods since the epoch
-	calls    [buckets]uint32
+	// Calls are counted without a lock: every call counts one, and only
+	// retries, which are rare, take mu.
+	calls Counter
+
+	mu       sync.Mutex // serializes retries, so that concurrent ones never overspend
+	head     int64      // index of the newest retry bucket, in periods since the epoch
 	retries  [buckets]uint32
-	callSum  uint32
 	retrySum uint32
 }
 
 // New returns a Budget that lets retries add ratio of the calls seen in
 // window, or min retries per window when that is more.
 func New(ratio float64, min int, window time.Duration) *Budget {
-	return &Budget{ratio: ratio, min: float64(min), period: max(int64(window/buckets), int64(time.Millisecond))}
+	b := &Budget{ratio: ratio, min: float64(min), period: max(int64(window/buckets), int64(time.Millisecond))}
+	b.calls.Init(time.Duration(b.period * buckets))
+	return b
 }
 
-// advance drops the buckets that fell out of the window and returns the
-// newest bucket's index. mu must be held.
+// advance drops the retry buckets that fell out of the window and returns
+// the newest bucket's index. mu must be held.
 func (b *Budget) advance(now int64) int {
 	idx := now / b.period
 	if gap := idx - b.head; gap > 0 {
 		if gap >= buckets {
-			b.calls, b.retries = [buckets]uint32{}, [buckets]uint32{}
-			b.callSum, b.retrySum = 0, 0
+			b.retries = [buckets]uint32{}
+			b.retrySum = 0
 		} else {
 			for i := b.head + 1; i <= idx; i++ {
 				j := int(i % buckets)
-				b.callSum -= b.calls[j]
 				b.retrySum -= b.retries[j]
-				b.calls[j], b.retries[j] = 0, 0
+				b.retries[j] = 0
 			}
 		}
 		b.head = idx
@@ -62,11 +65,7 @@ func (b *Budget) advance(now int64) int {
 
 // Call records a call (its first attempt) at now, in Unix nanoseconds.
 func (b *Budget) Call(now int64) {
-	b.mu.Lock()
-	i := b.advance(now)
-	b.calls[i]++
-	b.callSum++
-	b.mu.Unlock()
+	b.calls.Add(now, false)
 }
 
 // TryRetry reports whether a retry fits in the budget at now and, if so,
@@ -75,7 +74,7 @@ func (b *Budget) TryRetry(now int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i := b.advance(now)
-	if float64(b.retrySum) >= max(b.min, b.ratio*float64(b.callSum)) {
+	if float64(b.retrySum) >= max(b.min, b.ratio*float64(b.calls.Sum(now))) {
 		return false
 	}
 	b.retries[i]++
@@ -88,5 +87,5 @@ func (b *Budget) Counts(now int64) (calls, retries int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advance(now)
-	return int(b.callSum), int(b.retrySum)
+	return int(b.calls.Sum(now)), int(b.retrySum)
 }

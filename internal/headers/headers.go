@@ -138,7 +138,8 @@ const maxRequestID = 128
 // unprintable characters, bounded in length, or "".
 func RequestID(h http.Header) string {
 	for _, k := range requestIDHeaders {
-		if v := strings.TrimSpace(h.Get(k)); v != "" {
+		// Canonical keys, read directly, as in RateLimitReset.
+		if v := strings.TrimSpace(first(h[k])); v != "" {
 			return clean(v, maxRequestID)
 		}
 	}
@@ -148,6 +149,9 @@ func RequestID(h http.Header) string {
 // clean keeps the printable runes of v (invalid UTF-8 dropped) up to about
 // n bytes, trimmed.
 func clean(v string, n int) string {
+	if len(v) <= n && printableASCII(v) {
+		return v // already clean: no copy
+	}
 	var b strings.Builder
 	for _, r := range v {
 		if b.Len() >= n {
@@ -159,6 +163,17 @@ func clean(v string, n int) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// printableASCII reports whether v holds only printable ASCII, spaces
+// included.
+func printableASCII(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < ' ' || v[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // first returns the first of vs, or "".
