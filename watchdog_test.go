@@ -3,8 +3,11 @@ package resilient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -79,4 +82,40 @@ func TestTransport_RoundTrip_attemptTimeoutBoundsHeadersNotTheBody(t *testing.T)
 	if got := readAll(t, resp); got != "late body" || srv.hits.Load() != 1 {
 		t.Fatalf("body %q after %d attempts, want \"late body\" after 1", got, srv.hits.Load())
 	}
+}
+
+// Many attempts in flight at once, some hung: the watchdog abandons the
+// hung ones and the retries succeed, whichever list each attempt is in.
+func TestTransport_RoundTrip_attemptTimeoutThroughTheContextConcurrently(t *testing.T) {
+	var seen sync.Map
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Call")
+		if _, again := seen.LoadOrStore(id, true); !again && strings.HasSuffix(id, "hang") {
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	c := newWrappedClient(t, WithBreaker(Breaker{Disabled: true}),
+		WithRetry(Retry{MinWait: time.Millisecond, MaxWait: time.Millisecond, AttemptTimeout: time.Second, Budget: RetryBudget{Disabled: true}}))
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := must[*http.Request](t)(http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil))
+			req.Header.Set("X-Call", fmt.Sprint(i, map[bool]string{true: "hang", false: "ok"}[i%4 == 0]))
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+				return
+			}
+			if got := readAll(t, resp); got != "ok" {
+				t.Errorf("call %d: body %q", i, got)
+			}
+		}()
+	}
+	wg.Wait()
 }
