@@ -157,9 +157,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := t.newCall(req, t.cfg.clock.Now())
 	// The first attempt carries the call as its context only when the base
-	// must see it (the call's span or deadline): a request less to allocate.
+	// must see it (the call's span or deadline), and the attempt timeout
+	// does not give it a context of its own, whose parent is the call: a
+	// request less to allocate.
 	r := req
-	if c.instrumented || c.cancel != nil {
+	if (c.instrumented || c.cancel != nil) && t.ctxTimeout == 0 {
 		r = req.WithContext(c)
 	}
 	c.attempt(r)
