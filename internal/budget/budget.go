@@ -7,6 +7,7 @@
 package budget
 
 import (
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -25,9 +26,13 @@ type Budget struct {
 	min    float64
 	period int64 // one bucket, in nanoseconds
 
-	// Calls are counted without a lock: every call counts one, and only
-	// retries, which are rare, take mu.
-	calls Counter
+	// Calls are counted without a lock, in one of a few counters chosen
+	// at random so that concurrent calls seldom write the same cache
+	// line; only retries, which are rare, take mu.
+	calls [callShards]struct {
+		Counter
+		_ [40]byte // 88 + 40: two cache lines each
+	}
 
 	mu       sync.Mutex // serializes retries, so that concurrent ones never overspend
 	head     int64      // index of the newest retry bucket, in periods since the epoch
@@ -39,7 +44,9 @@ type Budget struct {
 // window, or min retries per window when that is more.
 func New(ratio float64, min int, window time.Duration) *Budget {
 	b := &Budget{ratio: ratio, min: float64(min), period: max(int64(window/buckets), int64(time.Millisecond))}
-	b.calls.Init(time.Duration(b.period * buckets))
+	for i := range b.calls {
+		b.calls[i].Init(time.Duration(b.period * buckets))
+	}
 	return b
 }
 
@@ -65,7 +72,19 @@ func (b *Budget) advance(now int64) int {
 
 // Call records a call (its first attempt) at now, in Unix nanoseconds.
 func (b *Budget) Call(now int64) {
-	b.calls.Add(now, false)
+	b.calls[rand.Uint32()%callShards].Add(now, false)
+}
+
+// callShards is the number of counters calls are spread over.
+const callShards = 8
+
+// callSum returns the calls in the window at now.
+func (b *Budget) callSum(now int64) uint32 {
+	var n uint32
+	for i := range b.calls {
+		n += b.calls[i].Sum(now)
+	}
+	return n
 }
 
 // TryRetry reports whether a retry fits in the budget at now and, if so,
@@ -74,7 +93,7 @@ func (b *Budget) TryRetry(now int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i := b.advance(now)
-	if float64(b.retrySum) >= max(b.min, b.ratio*float64(b.calls.Sum(now))) {
+	if float64(b.retrySum) >= max(b.min, b.ratio*float64(b.callSum(now))) {
 		return false
 	}
 	b.retries[i]++
@@ -87,5 +106,5 @@ func (b *Budget) Counts(now int64) (calls, retries int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advance(now)
-	return int(b.calls.Sum(now)), int(b.retrySum)
+	return int(b.callSum(now)), int(b.retrySum)
 }
