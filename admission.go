@@ -110,6 +110,8 @@ type host struct {
 	remoteTrip  atomic.Bool           // the open being applied comes from another instance
 	probe       atomic.Pointer[probe] // the latest probe let through
 	latency     hostLatency           // recent latencies, for hedging's adaptive delay (hedge.go)
+	okClosed    budget.Counter        // successes while closed, not reported to gobreaker (successes.go)
+	closedDone  func(error)           // reportClosed, made once
 
 	// For WithOnBreakerChange's counts (callbacks.go).
 	tripCounts  gobreaker.Counts                 // the counts that last opened the breaker; under gobreaker's lock
@@ -121,6 +123,8 @@ func (t *Transport) newHost(k hostKey) *host {
 	h := &host{t: t, key: k, name: k.String()}
 	b := t.cfg.breaker
 	if !b.Disabled {
+		h.okClosed.Init(b.Window)
+		h.closedDone = h.reportClosed
 		h.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 			Name: h.name,
 			// Probes at a time; that many successes close it.
@@ -135,13 +139,25 @@ func (t *Transport) newHost(k hostKey) *host {
 				// drops failures older than Window from its count, so a
 				// client calling less than 25 times per Window would
 				// never see a run of 25. Its count serves a remote trip,
-				// which reports failures without observing them.
-				run := max(h.run.Load(), int64(c.ConsecutiveFailures))
-				samples := c.TotalSuccesses + c.TotalFailures
+				// which reports failures without observing them; it is
+				// not used otherwise, since successes while closed do not
+				// reach gobreaker to end its run (reportClosed).
+				run := h.run.Load()
+				if h.remoteTrip.Load() {
+					run = max(run, int64(c.ConsecutiveFailures))
+				}
+				samples := c.TotalSuccesses + c.TotalFailures + h.okClosed.Sum(h.t.cfg.clock.Now().UnixNano())
 				trip := run >= h.tripRun() || samples >= b.MinRequests &&
 					float64(c.TotalFailures) >= b.FailureRatio*float64(samples)
 				if trip {
-					h.tripCounts = c // for the state change callback, under the same lock
+					// For the state change callback, under the same lock:
+					// gobreaker's counts, with the successes and the run
+					// that admission counts apart from it.
+					ok := samples - c.TotalSuccesses - c.TotalFailures
+					c.TotalSuccesses += ok
+					c.Requests += ok
+					c.ConsecutiveFailures = uint32(min(run, math.MaxUint32))
+					h.tripCounts = c
 				}
 				return trip
 			},
@@ -168,10 +184,9 @@ func (h *host) admit() (done func(error), refusal *CircuitOpenError) {
 	}
 	st := gobreaker.State(h.state.Load())
 	if st == gobreaker.StateClosed && h.rampEnd.Load() == 0 {
-		if d, err := h.cb.Allow(); err == nil {
-			return d, nil
-		}
-		st = gobreaker.State(h.state.Load()) // it has just opened
+		// Closed admits every attempt: no need to ask gobreaker, whose
+		// lock every concurrent attempt would take twice.
+		return h.closedDone, nil
 	}
 	now := h.t.cfg.clock.Now()
 	n := now.UnixNano()
@@ -371,6 +386,7 @@ func (h *host) changed(from, to gobreaker.State) {
 			h.rampEnd.Store(n + int64(ramp))
 		}
 	}
+	h.okClosed.Reset() // gobreaker's counts restart too
 	h.state.Store(int32(to))
 	t.breakerChanged(h, from, to, now)
 }

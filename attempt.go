@@ -69,7 +69,7 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 	var resp *http.Response
 	var err error
 	if t.ctxTimeout > 0 {
-		resp, err = roundTripWithTimeout(next, r, t.ctxTimeout)
+		resp, err = t.roundTripWithTimeout(c, next, r)
 	} else {
 		resp, err = next.RoundTrip(r)
 		if err != nil && t.headerTimeout > 0 && strings.Contains(err.Error(), "timeout awaiting response headers") {

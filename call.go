@@ -12,8 +12,6 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/resilient-http/resilient/internal/body"
 )
 
 // call is the state of one logical request. It is itself the context of
@@ -46,6 +44,7 @@ type call struct {
 	retryAfter time.Duration     // what the server asked for, last time it asked
 	redacted   string            // cached redacted URL
 	policy     *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
+	first      attemptCtx        // the first attempt's context, under a context-enforced attempt timeout (timeout.go)
 }
 
 // result is one attempt's outcome: a response or an error.
@@ -143,7 +142,7 @@ func (c *call) keep() {
 	if resp == nil {
 		return
 	}
-	b, truncated, _ := body.Keep(resp.Body, resp.ContentLength, c.t.cfg.bodyLimit, drainLimit, bodyReadTimeout)
+	b, truncated := c.t.keepBody(resp)
 	resp.Body = http.NoBody
 	c.failed = &failure{resp: resp, body: b, truncated: truncated}
 }

@@ -71,6 +71,8 @@ type Transport struct {
 
 	headerTimeout time.Duration // enforced by our base's ResponseHeaderTimeout
 	ctxTimeout    time.Duration // enforced per attempt through the context
+	watch         *watchdog     // cancels attempts past ctxTimeout; nil when it is 0
+	bodyWatch     *watchdog     // bounds reads of error bodies (bodyReadTimeout)
 
 	closed      atomic.Bool
 	unsubscribe func()
@@ -85,7 +87,8 @@ var _ http.RoundTripper = (*Transport)(nil)
 // one host would otherwise churn connections) and ResponseHeaderTimeout set
 // to Retry.AttemptTimeout, which then costs nothing per request. With a
 // base of yours, Retry.AttemptTimeout is enforced by canceling each
-// attempt's context (about six allocations per attempt), unless base is an
+// attempt's context (one allocation per attempt, the request carrying it;
+// see watchdog.go), unless base is an
 // *http.Transport whose ResponseHeaderTimeout is set, which then serves as
 // the attempt timeout. WithTimeout bounds each call here too.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
@@ -104,9 +107,13 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 		base, t.ownBase = tr, true
 	} else if tr, ok := base.(*http.Transport); ok && tr.ResponseHeaderTimeout > 0 && t.ctxTimeout > 0 {
 		// The caller's transport already bounds the wait for headers: use
-		// it, rather than a context per attempt (six allocations).
+		// it, rather than a context per attempt.
 		t.headerTimeout, t.ctxTimeout = tr.ResponseHeaderTimeout, 0
 	}
+	if t.ctxTimeout > 0 {
+		t.watch = newWatchdog(t.ctxTimeout)
+	}
+	t.bodyWatch = newWatchdog(bodyReadTimeout)
 	t.base = base
 	t.tel = newTelemetry(cfg)
 	oo := t.tel.httpOptions()
@@ -156,12 +163,23 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return t.fail(c, 0, c.policy.bad)
 	}
-	r := req.WithContext(c)
+	// The first attempt carries the call as its context only when the base
+	// must see it (the call's span or deadline), and the attempt timeout
+	// does not give it a context of its own, whose parent is the call; or
+	// when its body is replaced by the replay copy. Otherwise it goes as
+	// the caller made it: a request less to allocate.
+	r := req
+	if c.replay != nil || (c.instrumented || c.cancel != nil) && t.ctxTimeout == 0 {
+		r = req.WithContext(c)
+	}
 	if c.replay != nil {
 		r.Body = c.replay.first()
 	}
 	c.attempt(r)
 	if c.next() {
+		if r == req {
+			r = req.WithContext(c)
+		}
 		t.retry(c, r)
 	}
 	if c.replay != nil {

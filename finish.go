@@ -61,7 +61,7 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 		return resp, nil
 	}
 	if !kept {
-		b, truncated, _ := body.Keep(resp.Body, resp.ContentLength, t.cfg.bodyLimit, drainLimit, bodyReadTimeout)
+		b, truncated := t.keepBody(resp)
 		f = &failure{resp: resp, body: b, truncated: truncated}
 	}
 	se := c.statusError(f, c.stop)
@@ -83,7 +83,7 @@ func (c *call) statusError(f *failure, stop error) *StatusError {
 	resp := f.resp
 	e := &StatusError{
 		StatusCode: resp.StatusCode,
-		Status:     body.Excerpt([]byte(resp.Status), maxStatus), // a server's words: cleaned and bounded
+		Status:     body.ExcerptString(resp.Status, maxStatus), // a server's words: cleaned and bounded
 		Method:     c.method,
 		URL:        c.url(),
 		Header:     redact.StripHeader(resp.Header), // the response is ours to discard

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -162,10 +163,10 @@ func (h *host) latencyEstimate() *latency.Estimator {
 // lost the race.
 var errHedgeLost = errors.New("resilient: hedged attempt lost the race")
 
-// attemptCtx is the context of an attempt of a hedged group: it carries the
+// hedgeRunCtx is the context of an attempt of a hedged group: it carries the
 // attempt's number, which decorate reads for the attempt's span in place
 // of the call's count, which the owner is changing meanwhile.
-type attemptCtx struct {
+type hedgeRunCtx struct {
 	context.Context
 	n     int
 	hedge bool
@@ -174,7 +175,7 @@ type attemptCtx struct {
 type attemptKey struct{}
 
 // Value answers attemptKey with the attempt.
-func (a *attemptCtx) Value(key any) any {
+func (a *hedgeRunCtx) Value(key any) any {
 	if _, ok := key.(attemptKey); ok {
 		return a
 	}
@@ -182,11 +183,11 @@ func (a *attemptCtx) Value(key any) any {
 }
 
 // attemptOf returns the number of the attempt that ctx belongs to, and
-// whether it is a hedge: from its attemptCtx in a hedged group, else the
+// whether it is a hedge: from its hedgeRunCtx in a hedged group, else the
 // call's count.
 func attemptOf(ctx context.Context, c *call) (n int, hedge bool) {
 	if c.hedge != nil {
-		if a, ok := ctx.Value(attemptKey{}).(*attemptCtx); ok {
+		if a, ok := ctx.Value(attemptKey{}).(*hedgeRunCtx); ok {
 			return a.n, a.hedge
 		}
 	}
@@ -299,7 +300,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 		ctx, cancel := context.WithCancelCause(r.Context())
 		rn := &run{n: c.attempts, hedge: hedge, ctx: ctx, cancel: cancel}
 		runs = append(runs, rn)
-		ar := r.WithContext(&attemptCtx{Context: ctx, n: rn.n, hedge: hedge})
+		ar := r.WithContext(&hedgeRunCtx{Context: ctx, n: rn.n, hedge: hedge})
 		go func() {
 			rn.resp, rn.err = c.sendAdmitted(ar, done, rn)
 			g.finished(rn)
@@ -433,4 +434,17 @@ func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) (*http.R
 		done(v)
 	}
 	return resp, err
+}
+
+// cancelOnClose ends a hedged winner's context when the caller closes its
+// body: the context must outlive RoundTrip while the body is read.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
 }

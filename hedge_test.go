@@ -594,3 +594,28 @@ func TestHedging_perCallPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestHedging_overACallersTransport: with a base transport of the caller's,
+// the attempt timeout is enforced through each attempt's context (the
+// watchdog); the losing attempt is still canceled alone, and the winner's
+// body still reads after RoundTrip returned.
+func TestHedging_overACallersTransport(t *testing.T) {
+	g := newGated(t)
+	clk := newFakeClock()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	tr := NewTransport(base, withClock(clk), WithHedging(Hedging{Delay: 50 * time.Millisecond}),
+		WithRetry(Retry{AttemptTimeout: time.Minute}))
+	c := &http.Client{Transport: tr}
+	t.Cleanup(func() { Close(c) })
+	out := callAsync(c, newGet(t, g.URL))
+	g.next(t)
+	hedgeNow(clk, 50*time.Millisecond)
+	hedge := g.next(t)
+	hedge.answer <- 200
+	o := <-out
+	if o.err != nil || o.code != 200 || o.body != fmt.Sprintf("200 to request %d", hedge.n) {
+		t.Fatalf("got %d %q %v, want the hedge's 200", o.code, o.body, o.err)
+	}
+	waitFor(t, "the first attempt to be canceled", func() bool { return g.canceled.Load() == 1 })
+}

@@ -6,9 +6,11 @@ package resilient
 // after Breaker.IdleTTL, and the least recently used one when it is full.
 
 import (
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +48,11 @@ func (k hostKey) String() string {
 type registry struct {
 	t *Transport
 
+	// snap is a copy of hosts, replaced (never modified) whenever hosts
+	// changes, so that finding a known host takes no lock: every call
+	// took the read lock, and concurrent calls contended for its counter.
+	snap atomic.Pointer[map[hostKey]*host]
+
 	mu        sync.RWMutex
 	hosts     map[hostKey]*host
 	lastSweep time.Time
@@ -57,23 +64,26 @@ func newRegistry(t *Transport) *registry {
 
 // get returns the state for k, creating it on first use.
 func (r *registry) get(k hostKey, now time.Time) *host {
-	r.mu.RLock()
-	h := r.hosts[k]
-	r.mu.RUnlock()
-	if h != nil {
-		h.lastUsed.Store(now.UnixNano())
-		return h
+	if m := r.snap.Load(); m != nil {
+		if h := (*m)[k]; h != nil {
+			h.touch(now.UnixNano())
+			return h
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if h = r.hosts[k]; h != nil {
+	if h := r.hosts[k]; h != nil {
 		h.lastUsed.Store(now.UnixNano())
 		return h
 	}
 	r.evictLocked(now)
-	h = r.t.newHost(k)
+	h := r.t.newHost(k)
 	h.lastUsed.Store(now.UnixNano())
 	r.hosts[k] = h
+	// A copy per new host: at most MaxHosts entries, and rare next to
+	// calls to known hosts.
+	m := maps.Clone(r.hosts)
+	r.snap.Store(&m)
 	return h
 }
 
@@ -132,4 +142,16 @@ func (r *registry) evictLocked(now time.Time) {
 func (r *registry) drop(k hostKey, h *host) {
 	delete(r.hosts, k)
 	r.t.tel.hostDropped(h)
+}
+
+// touchEvery is how stale lastUsed may be. Writing it on every call made
+// concurrent calls to one host contend for its cache line, which admission
+// reads on every attempt.
+const touchEvery = int64(time.Millisecond)
+
+// touch records that h was used at now, at most once per touchEvery.
+func (h *host) touch(now int64) {
+	if last := h.lastUsed.Load(); now-last >= touchEvery || now < last {
+		h.lastUsed.Store(now)
+	}
 }

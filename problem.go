@@ -25,7 +25,7 @@ type Problem struct {
 // application/problem+json (with any parameters) and b is a JSON object;
 // otherwise nil.
 func parseProblem(contentType string, b []byte) *Problem {
-	if !containsFold(contentType, "problem+json") {
+	if strings.IndexByte(contentType, '+') < 0 || !containsFold(contentType, "problem+json") {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(contentType)

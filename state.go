@@ -5,6 +5,7 @@ package resilient
 // client has called, read with Transport.Hosts or Hosts.
 
 import (
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,7 +40,12 @@ func (s BreakerState) String() string {
 
 // BreakerCounts are a breaker's counts of attempts in its current state,
 // gobreaker's Counts: in the closed state over the rolling Breaker.Window,
-// otherwise since the state began.
+// otherwise since the state began. While the breaker is closed, successes
+// are counted apart from gobreaker, without a lock, and only as far as
+// the trip rule needs them: with the default FailureRatio of 1, at most
+// one per tenth of the Window. TotalSuccesses is then a lower bound,
+// ConsecutiveSuccesses is not counted, and ConsecutiveFailures is
+// admission's own run of failures; HostState.Calls counts the traffic.
 type BreakerCounts struct {
 	Requests             uint32 // attempts admitted
 	TotalSuccesses       uint32 // attempts that did not count against the host (4xx included)
@@ -117,6 +123,12 @@ func (h *host) snapshot(now time.Time) HostState {
 	}
 	s.Counts = countsOf(h.cb.Counts())
 	s.State = BreakerState(h.state.Load())
+	if s.State == BreakerClosed {
+		ok := h.okClosed.Sum(now.UnixNano())
+		s.Counts.TotalSuccesses += ok
+		s.Counts.Requests += ok
+		s.Counts.ConsecutiveFailures = uint32(min(h.run.Load(), math.MaxUint32))
+	}
 	s.Admitted = h.admission(now)
 	if s.State == BreakerClosed && s.Admitted >= 1 {
 		return s

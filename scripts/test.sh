@@ -6,6 +6,8 @@
 #      seconds once they are cached),
 #   2. checks gofmt, go vet and staticcheck,
 #   3. runs go test -race with the peers required (a missing peer fails),
+#      then the allocation check (TestAllocs_*) without -race, which
+#      changes what allocates,
 #   4. runs every fuzz target for a fixed number of executions (below),
 #   5. vets, staticchecks and tests the nested modules (cmd/demo, bench/,
 #      examples/sdk), which keep their dependencies out of the library's
@@ -186,6 +188,7 @@ step "gofmt" check_gofmt
 step "go vet" go vet "${pkgs[@]}"
 step "staticcheck" staticcheck "${pkgs[@]}"
 step "go test -race" run_tests
+step "allocations per request (no -race)" go test -run '^TestAllocs_' -count=1 .
 step "fuzz" run_fuzz
 for m in cmd/demo bench examples/sdk; do
   if [[ -f $m/go.mod && -z ${RESILIENT_TEST_PKGS:-} ]]; then

@@ -30,6 +30,34 @@ type replay struct {
 
 func (r *replay) Close() error { return r.c.Close() }
 
+// ExcerptString is Excerpt for a string. A string that is one clean line
+// of at most n bytes already (printable ASCII, single spaces inside, none
+// at either end), as a status line usually is, is returned as it is.
+func ExcerptString(s string, n int) string {
+	if len(s) <= n && cleanLine(s) {
+		return s
+	}
+	return Excerpt([]byte(s), n)
+}
+
+// cleanLine reports whether Excerpt would return s unchanged, for s of at
+// most n bytes.
+func cleanLine(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c > '~' || c == ' ' && s[i-1] == ' ' {
+			return false
+		}
+	}
+	return true
+}
+
 // Excerpt returns at most n runes of b as one clean line for an error
 // message: invalid UTF-8 and control characters become spaces, runs of white
 // space fold into one, and a cut is marked with "…".

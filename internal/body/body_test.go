@@ -277,3 +277,12 @@ func TestKeep_abandonsABodyThatStopsMidWay(t *testing.T) {
 		}
 	}
 }
+
+func TestExcerptString_sameAsExcerpt(t *testing.T) {
+	for _, s := range []string{"", "500 Internal Server Error", " lead", "trail ", "two  spaces", "tab\there",
+		"nul\x00", "héllo", "\u202eevil", strings.Repeat("x", 90), "~!", "a b c"} {
+		if got, want := ExcerptString(s, 80), Excerpt([]byte(s), 80); got != want {
+			t.Errorf("ExcerptString(%q) = %q, Excerpt = %q", s, got, want)
+		}
+	}
+}

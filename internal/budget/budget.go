@@ -7,6 +7,7 @@
 package budget
 
 import (
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -25,34 +26,43 @@ type Budget struct {
 	min    float64
 	period int64 // one bucket, in nanoseconds
 
-	mu       sync.Mutex
-	head     int64 // index of the newest bucket, in periods since the epoch
-	calls    [buckets]uint32
+	// Calls are counted without a lock, in one of a few counters chosen
+	// at random so that concurrent calls seldom write the same cache
+	// line; only retries, which are rare, take mu.
+	calls [callShards]struct {
+		Counter
+		_ [40]byte // 88 + 40: two cache lines each
+	}
+
+	mu       sync.Mutex // serializes retries, so that concurrent ones never overspend
+	head     int64      // index of the newest retry bucket, in periods since the epoch
 	retries  [buckets]uint32
-	callSum  uint32
 	retrySum uint32
 }
 
 // New returns a Budget that lets retries add ratio of the calls seen in
 // window, or min retries per window when that is more.
 func New(ratio float64, min int, window time.Duration) *Budget {
-	return &Budget{ratio: ratio, min: float64(min), period: max(int64(window/buckets), int64(time.Millisecond))}
+	b := &Budget{ratio: ratio, min: float64(min), period: max(int64(window/buckets), int64(time.Millisecond))}
+	for i := range b.calls {
+		b.calls[i].Init(time.Duration(b.period * buckets))
+	}
+	return b
 }
 
-// advance drops the buckets that fell out of the window and returns the
-// newest bucket's index. mu must be held.
+// advance drops the retry buckets that fell out of the window and returns
+// the newest bucket's index. mu must be held.
 func (b *Budget) advance(now int64) int {
 	idx := now / b.period
 	if gap := idx - b.head; gap > 0 {
 		if gap >= buckets {
-			b.calls, b.retries = [buckets]uint32{}, [buckets]uint32{}
-			b.callSum, b.retrySum = 0, 0
+			b.retries = [buckets]uint32{}
+			b.retrySum = 0
 		} else {
 			for i := b.head + 1; i <= idx; i++ {
 				j := int(i % buckets)
-				b.callSum -= b.calls[j]
 				b.retrySum -= b.retries[j]
-				b.calls[j], b.retries[j] = 0, 0
+				b.retries[j] = 0
 			}
 		}
 		b.head = idx
@@ -62,11 +72,19 @@ func (b *Budget) advance(now int64) int {
 
 // Call records a call (its first attempt) at now, in Unix nanoseconds.
 func (b *Budget) Call(now int64) {
-	b.mu.Lock()
-	i := b.advance(now)
-	b.calls[i]++
-	b.callSum++
-	b.mu.Unlock()
+	b.calls[rand.Uint32()%callShards].Add(now, false)
+}
+
+// callShards is the number of counters calls are spread over.
+const callShards = 8
+
+// callSum returns the calls in the window at now.
+func (b *Budget) callSum(now int64) uint32 {
+	var n uint32
+	for i := range b.calls {
+		n += b.calls[i].Sum(now)
+	}
+	return n
 }
 
 // TryRetry reports whether a retry fits in the budget at now and, if so,
@@ -75,7 +93,7 @@ func (b *Budget) TryRetry(now int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i := b.advance(now)
-	if float64(b.retrySum) >= max(b.min, b.ratio*float64(b.callSum)) {
+	if float64(b.retrySum) >= max(b.min, b.ratio*float64(b.callSum(now))) {
 		return false
 	}
 	b.retries[i]++
@@ -88,5 +106,5 @@ func (b *Budget) Counts(now int64) (calls, retries int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advance(now)
-	return int(b.callSum), int(b.retrySum)
+	return int(b.callSum(now)), int(b.retrySum)
 }

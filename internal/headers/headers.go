@@ -116,6 +116,9 @@ func RateLimitReset(h http.Header) (time.Duration, bool) {
 // ServerDelay is the longer of the Retry-After and RateLimit delays in h,
 // and whether either was present.
 func ServerDelay(h http.Header, now time.Time) (time.Duration, bool) {
+	if len(h) <= smallHeader && !hasDelay(h) {
+		return 0, false
+	}
 	d, ok := RetryAfter(first(h["Retry-After"]), now)
 	if r, rok := RateLimitReset(h); rok && (!ok || r > d) {
 		d, ok = r, true
@@ -137,17 +140,82 @@ const maxRequestID = 128
 // put in h, cleaned of control, format (bidi override, zero width) and other
 // unprintable characters, bounded in length, or "".
 func RequestID(h http.Header) string {
+	if len(h) <= smallHeader {
+		// One pass over a short header costs less than twelve lookups.
+		best, id := len(requestIDHeaders), ""
+		for k, vs := range h {
+			if i := requestIDIndex(k); i >= 0 && i < best {
+				if v := strings.TrimSpace(first(vs)); v != "" {
+					best, id = i, v
+				}
+			}
+		}
+		if id == "" {
+			return ""
+		}
+		return clean(id, maxRequestID)
+	}
 	for _, k := range requestIDHeaders {
-		if v := strings.TrimSpace(h.Get(k)); v != "" {
+		// Canonical keys, read directly, as in RateLimitReset.
+		if v := strings.TrimSpace(first(h[k])); v != "" {
 			return clean(v, maxRequestID)
 		}
 	}
 	return ""
 }
 
+// smallHeader is the size up to which a header is scanned in one pass
+// rather than looked up key by key.
+const smallHeader = 12
+
+// requestIDIndex is k's index in requestIDHeaders, or -1.
+func requestIDIndex(k string) int {
+	switch k {
+	case "X-Request-Id":
+		return 0
+	case "Request-Id":
+		return 1
+	case "X-Correlation-Id":
+		return 2
+	case "X-Amzn-Requestid":
+		return 3
+	case "X-Amz-Request-Id":
+		return 4
+	case "X-Amzn-Trace-Id":
+		return 5
+	case "X-Cloud-Trace-Context":
+		return 6
+	case "X-Ms-Request-Id":
+		return 7
+	case "X-Github-Request-Id":
+		return 8
+	case "Cf-Ray":
+		return 9
+	case "X-Trace-Id":
+		return 10
+	case "Fly-Request-Id":
+		return 11
+	}
+	return -1
+}
+
+// hasDelay reports whether h has a field ServerDelay reads.
+func hasDelay(h http.Header) bool {
+	for k := range h {
+		switch k {
+		case "Retry-After", "Ratelimit-Reset", "Ratelimit":
+			return true
+		}
+	}
+	return false
+}
+
 // clean keeps the printable runes of v (invalid UTF-8 dropped) up to about
 // n bytes, trimmed.
 func clean(v string, n int) string {
+	if len(v) <= n && printableASCII(v) {
+		return v // already clean: no copy
+	}
 	var b strings.Builder
 	for _, r := range v {
 		if b.Len() >= n {
@@ -159,6 +227,17 @@ func clean(v string, n int) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// printableASCII reports whether v holds only printable ASCII, spaces
+// included.
+func printableASCII(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < ' ' || v[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // first returns the first of vs, or "".

@@ -218,3 +218,22 @@ func FuzzRequestID(f *testing.F) {
 		}
 	})
 }
+
+// The one-pass scans must know the same names, in the same order, as the
+// lists the lookups use.
+func TestRequestID_onePassMatchesTheList(t *testing.T) {
+	for i, k := range requestIDHeaders {
+		if got := requestIDIndex(k); got != i {
+			t.Errorf("requestIDIndex(%q) = %d, want %d", k, got, i)
+		}
+	}
+	h := http.Header{"Cf-Ray": {"ray"}, "X-Request-Id": {" "}, "Request-Id": {"rid"}, "Content-Type": {"text/plain"}}
+	if got := RequestID(h); got != "rid" {
+		t.Errorf("RequestID = %q, want the first non-empty in list order, \"rid\"", got)
+	}
+	for _, k := range []string{"Retry-After", "Ratelimit-Reset", "Ratelimit"} {
+		if !hasDelay(http.Header{k: {"1"}}) {
+			t.Errorf("hasDelay misses %s", k)
+		}
+	}
+}

@@ -188,3 +188,15 @@ func secretName(param, prefix string, mangle uint16) string {
 	}
 	return b.String()
 }
+
+func TestStripHeader_onePassMatchesTheList(t *testing.T) {
+	for _, k := range sensitiveHeaders {
+		if !sensitive(k) {
+			t.Errorf("sensitive(%q) = false", k)
+		}
+		h := http.Header{k: {"secret"}, "Content-Type": {"text/plain"}}
+		if StripHeader(h); len(h) != 1 || h.Get("Content-Type") == "" {
+			t.Errorf("StripHeader left %v", h)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// wrapped hides an *http.Transport behind another type, so that the
+// attempt timeout is enforced through the context (the watchdog).
+type wrapped struct{ base *http.Transport }
+
+func (w wrapped) RoundTrip(r *http.Request) (*http.Response, error) { return w.base.RoundTrip(r) }
+
+func newWrappedClient(t *testing.T, opts ...Option) *http.Client {
+	t.Helper()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(base.CloseIdleConnections)
+	rt := NewTransport(wrapped{base}, opts...)
+	t.Cleanup(func() { rt.(*Transport).Close() })
+	return &http.Client{Transport: rt}
+}
+
+func TestTransport_RoundTrip_attemptTimeoutThroughTheContextOnEveryAttempt(t *testing.T) {
+	srv := newServer(t, hang)
+	c := newWrappedClient(t, WithRetry(Retry{Max: 2, MinWait: time.Millisecond, MaxWait: time.Millisecond, AttemptTimeout: 50 * time.Millisecond}))
+	ctx, cancel := context.WithCancel(context.Background()) // a context that can end: the attempts follow it
+	defer cancel()
+	req := must[*http.Request](t)(http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil))
+	_, err := c.Do(req)
+	var te *TransportError
+	if !errors.As(err, &te) || !errors.Is(err, ErrAttemptTimeout) || te.Attempts != 3 || !te.Timeout() {
+		t.Fatalf("err = %v, want *TransportError after 3 attempts matching ErrAttemptTimeout", err)
+	}
+	if n := srv.hits.Load(); n != 3 {
+		t.Errorf("the server saw %d attempts, want 3", n)
+	}
+}
+
+func TestTransport_RoundTrip_attemptContextFollowsTheCallersWhileTheBodyIsRead(t *testing.T) {
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first part")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // then stall
+	})
+	c := newWrappedClient(t, WithRetry(Retry{AttemptTimeout: time.Hour}))
+	ctx, cancel := context.WithCancel(context.Background())
+	req := must[*http.Request](t)(http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, len("first part"))
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first part" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	cancel()
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, context.Canceled) {
+		t.Fatalf("reading the rest after the caller canceled: %v, want context.Canceled", err)
+	}
+}
+
+func TestTransport_RoundTrip_attemptTimeoutBoundsHeadersNotTheBody(t *testing.T) {
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		time.Sleep(150 * time.Millisecond) // the body comes after the attempt timeout
+		io.WriteString(w, "late body")
+	})
+	c := newWrappedClient(t, WithRetry(Retry{AttemptTimeout: 50 * time.Millisecond}))
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); got != "late body" || srv.hits.Load() != 1 {
+		t.Fatalf("body %q after %d attempts, want \"late body\" after 1", got, srv.hits.Load())
+	}
+}
+
+// Many attempts in flight at once, some hung: the watchdog abandons the
+// hung ones and the retries succeed, whichever list each attempt is in.
+func TestTransport_RoundTrip_attemptTimeoutThroughTheContextConcurrently(t *testing.T) {
+	var seen sync.Map
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Call")
+		if _, again := seen.LoadOrStore(id, true); !again && strings.HasSuffix(id, "hang") {
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	c := newWrappedClient(t, WithBreaker(Breaker{Disabled: true}),
+		WithRetry(Retry{MinWait: time.Millisecond, MaxWait: time.Millisecond, AttemptTimeout: time.Second, Budget: RetryBudget{Disabled: true}}))
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := must[*http.Request](t)(http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil))
+			req.Header.Set("X-Call", fmt.Sprint(i, map[bool]string{true: "hang", false: "ok"}[i%4 == 0]))
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+				return
+			}
+			if got := readAll(t, resp); got != "ok" {
+				t.Errorf("call %d: body %q", i, got)
+			}
+		}()
+	}
+	wg.Wait()
+}
