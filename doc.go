@@ -125,8 +125,25 @@
 // MaxWait for it; Policy.Idempotent lets a POST or PATCH be retried like a
 // GET, as an Idempotency-Key header does; Policy.SkipBreaker sends it
 // whatever the host's breaker says and keeps it out of the breaker's
-// counts (a health check, an operator's probe). A call without a policy
-// pays one context lookup for the feature.
+// counts (a health check, an operator's probe); Policy.Hedging turns
+// hedging on or off for it. A call without a policy pays one context
+// lookup for the feature.
+//
+// # Hedged requests
+//
+// [WithHedging] cuts the tail of the latency: an attempt that has not
+// answered within a delay gets a second one (a hedge) to the same host,
+// and the first answer that is not a retryable failure wins; the other is
+// canceled and its body closed. It is off by default. Only calls that may
+// be sent twice are hedged (idempotent, with a body that GetBody can
+// give again). The delay is fixed ([Hedging].Delay) or the host's recent
+// latency at a quantile (95th by default, once 100 calls were timed).
+// Hedges draw on the host's retry budget, as retries do, so hedging and
+// retries together add at most Budget.Ratio to a host's load; no hedge
+// goes to a host whose admission refuses it. Each hedge is an attempt
+// span with resilient.hedge=true, and the metrics resilient.hedges,
+// resilient.hedges.won and resilient.hedges.refused count them.
+// bench/HEDGING.md measures it against failsafe-go and resty.
 //
 // # Deciding what is retryable
 //
