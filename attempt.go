@@ -20,22 +20,39 @@ func (c *call) attempt(r *http.Request) (*http.Response, error) {
 	if c.hedge != nil {
 		return c.hedged(r) // hedge.go
 	}
-	t := c.t
-	h := c.host
 	done, refusal := c.admit()
 	if refusal != nil {
-		if r.Body != nil {
-			r.Body.Close()
-		}
-		c.refused = refusal
-		t.tel.refused(c, c, refusal)
-		return nil, refusal
+		return c.refuse(r, refusal)
 	}
 	c.refused = nil
 	c.attempts++
+	resp, err := c.sendAdmitted(r, done, nil)
+	c.last = result{resp: resp, err: err}
+	return resp, err
+}
+
+// refuse ends an attempt that admission refused: its body is closed, as
+// http.RoundTripper requires, and the refusal recorded and returned.
+func (c *call) refuse(r *http.Request, refusal *CircuitOpenError) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	c.refused = refusal
+	c.t.tel.refused(c, c, refusal)
+	return nil, refusal
+}
+
+// sendAdmitted sends an admitted attempt and reports its outcome to
+// admission. An attempt of a hedged group that was canceled because
+// another won is reported as neither success nor failure.
+func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) (*http.Response, error) {
+	t, h := c.t, c.host
 	resp, err := t.send(c, r)
 	if done != nil {
 		v := verdict(c, resp, err)
+		if err != nil && rn != nil && rn.lost() {
+			v = errExcluded
+		}
 		if v == errFailure && resp != nil {
 			if d, ok := headers.ServerDelay(resp.Header, t.cfg.clock.Now()); ok {
 				h.noteServerWait(d)
@@ -44,7 +61,6 @@ func (c *call) attempt(r *http.Request) (*http.Response, error) {
 		h.observe(v)
 		done(v)
 	}
-	c.last = result{resp: resp, err: err}
 	return resp, err
 }
 

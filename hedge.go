@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/internal/body"
-	"github.com/resilient-http/resilient/internal/headers"
 	"github.com/resilient-http/resilient/internal/latency"
 )
 
@@ -266,12 +265,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 	t, h, p := c.t, c.host, c.hedge
 	done, refusal := c.admit()
 	if refusal != nil {
-		if r.Body != nil {
-			r.Body.Close()
-		}
-		c.refused = refusal
-		t.tel.refused(c, c, refusal)
-		return nil, refusal
+		return c.refuse(r, refusal)
 	}
 	c.refused = nil
 	clk := t.cfg.clock
@@ -412,28 +406,6 @@ func (c *call) hedgeRequest(r *http.Request) (*http.Request, func(error), bool) 
 		hr = &cp
 	}
 	return hr, done, true
-}
-
-// sendAdmitted sends an admitted attempt and reports its outcome to
-// admission, as attempt does. An attempt of a group that was canceled
-// because another won is reported as neither success nor failure.
-func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) (*http.Response, error) {
-	t, h := c.t, c.host
-	resp, err := t.send(c, r)
-	if done != nil {
-		v := verdict(c, resp, err)
-		if err != nil && rn != nil && rn.lost() {
-			v = errExcluded
-		}
-		if v == errFailure && resp != nil {
-			if d, ok := headers.ServerDelay(resp.Header, t.cfg.clock.Now()); ok {
-				h.noteServerWait(d)
-			}
-		}
-		h.observe(v)
-		done(v)
-	}
-	return resp, err
 }
 
 // cancelOnClose ends a hedged winner's context when the caller closes its
