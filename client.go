@@ -166,10 +166,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The first attempt carries the call as its context only when the base
 	// must see it (the call's span or deadline), and the attempt timeout
 	// does not give it a context of its own, whose parent is the call; or
-	// when its body is replaced by the replay copy. Otherwise it goes as
-	// the caller made it: a request less to allocate.
+	// when its body is replaced by the replay copy, or when it is hedged
+	// (each hedged attempt's context derives from it). Otherwise it goes
+	// as the caller made it: a request less to allocate.
 	r := req
-	if c.replay != nil || (c.instrumented || c.cancel != nil) && t.ctxTimeout == 0 {
+	if c.replay != nil || c.hedge != nil || (c.instrumented || c.cancel != nil) && t.ctxTimeout == 0 {
 		r = req.WithContext(c)
 	}
 	if c.replay != nil {

@@ -18,6 +18,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/goleak"
 )
 
@@ -412,10 +413,32 @@ func TestHedging_adaptiveDelayWaitsForSamples(t *testing.T) {
 }
 
 func TestHedging_hedgeIsAnAttemptSpanOfItsOwn(t *testing.T) {
+	for _, callers := range []bool{false, true} {
+		name := "New"
+		if callers {
+			name = "caller's transport, attempt timeout"
+		}
+		t.Run(name, func(t *testing.T) { testHedgeSpans(t, callers) })
+	}
+}
+
+// testHedgeSpans checks the spans of one hedged call: the hedge is an
+// attempt span of its own, and both attempts are children of the call's
+// span, also when the attempt timeout gives each attempt a context of
+// its own (a base transport of the caller's).
+func testHedgeSpans(t *testing.T, callersTransport bool) {
 	e := newTelEnv(t)
 	g := newGated(t)
 	clk := newFakeClock()
-	c := e.client(t, withClock(clk), WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+	opts := []Option{withClock(clk), WithHedging(Hedging{Delay: 50 * time.Millisecond})}
+	c := e.client(t, opts...)
+	if callersTransport {
+		base := &http.Transport{}
+		t.Cleanup(base.CloseIdleConnections)
+		c = &http.Client{Transport: NewTransport(base, append([]Option{WithTracerProvider(e.tp), WithMeterProvider(e.mp),
+			WithRetry(Retry{AttemptTimeout: time.Minute})}, opts...)...)}
+		t.Cleanup(func() { Close(c) })
+	}
 	out := callAsync(c, newGet(t, g.URL))
 	g.next(t)
 	hedgeNow(clk, 50*time.Millisecond)
@@ -435,6 +458,20 @@ func TestHedging_hedgeIsAnAttemptSpanOfItsOwn(t *testing.T) {
 	}
 	if hedges != 1 {
 		t.Errorf("%d spans marked resilient.hedge, want 1", hedges)
+	}
+	var root sdktrace.ReadOnlySpan
+	for _, s := range e.rec.Ended() {
+		if !s.Parent().IsValid() {
+			root = s
+		}
+	}
+	if root == nil {
+		t.Fatal("no call span")
+	}
+	for _, s := range e.rec.Ended() {
+		if s != root && s.Parent().SpanID() != root.SpanContext().SpanID() {
+			t.Errorf("attempt span %q is not a child of the call span %q", s.Name(), root.Name())
+		}
 	}
 	rm := e.collect(t)
 	if s, w := telSum(t, rm, "resilient.hedges"), telSum(t, rm, "resilient.hedges.won"); s != 1 || w != 1 {
