@@ -23,13 +23,14 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
-// RetryEvent describes a retry that the client is about to make, after its
-// wait: what WithOnRetry's callback receives.
+// RetryEvent describes a retry that the client has decided to make: what
+// WithOnRetry's callback receives. It is posted before the wait; the retry
+// is not sent if the call ends during the wait.
 type RetryEvent struct {
 	Host    string        // scheme://host:port
 	Method  string        // request method
 	URL     string        // request URL, redacted
-	Attempt int           // the attempt about to be sent: 2 for the first retry
+	Attempt int           // the attempt about to be sent: 2 for the first retry, hedges counted too
 	Wait    time.Duration // the wait before it: the backoff, or what the server asked for
 	// Reason says why the previous attempt failed, in a few words: its
 	// status line, "timeout", or the error.
@@ -54,9 +55,11 @@ type BreakerChange struct {
 	Remote bool      // the change applies an open published by another instance (WithSharedBreakers)
 }
 
-// WithOnRetry calls f before every retry, with what is retried and why. f
-// runs on a goroutine of the client's, never on the request path: see
-// WithOnBreakerChange for how. A nil f is ignored.
+// WithOnRetry calls f before every retry, with what is retried and why.
+// f runs on a goroutine of the client's, never on the request path: the
+// callbacks of one Transport run one at a time, in order, never
+// concurrently with each other (see WithOnBreakerChange). A hedge is not
+// a retry and calls no OnRetry. A nil f is ignored.
 func WithOnRetry(f func(RetryEvent)) Option {
 	return optionFunc(func(c *config) {
 		if f != nil {

@@ -209,7 +209,7 @@ type CircuitOpenError struct {
 	// Zero while a probe is in flight.
 	Until time.Time
 	// Admitted is, while ramping up, the share of calls admitted when this
-	// one was refused (0.25 to 1); 0 otherwise.
+	// one was refused (from 0.5 up to, not including, 1); 0 otherwise.
 	Admitted float64
 	Remote   bool   // the breaker was opened by another instance (shared store)
 	TraceID  string // W3C trace ID of the request's trace, or ""

@@ -48,6 +48,10 @@ func ExampleWithReplayLimit() {
 			fmt.Printf("%d bytes: %d after %d attempt; %v\n", len(body), se.StatusCode, se.Attempts, se.Stop)
 			return
 		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		fmt.Printf("%d bytes: %s after %d attempts\n", len(body), b, hits.Load())

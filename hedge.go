@@ -35,8 +35,8 @@ import (
 // any, can be sent again (GetBody). Hedges and retries draw on one budget,
 // the host's retry budget (Retry.Budget): when it is spent, no hedge goes,
 // so hedging adds at most Budget.Ratio to the load on a host, retries
-// included (with the budget disabled, or retries off, only MaxAttempts
-// limits hedges). No hedge goes to a host whose admission refuses it (an
+// included, or Budget.MinRetries per Window when that is more (with the
+// budget disabled, or retries off, only MaxAttempts limits hedges). No hedge goes to a host whose admission refuses it (an
 // open, probing or ramping breaker). The winner is the first response that
 // is not a retryable failure: a hedge's fast 503 does not beat a slower
 // 200. The losers are canceled and their bodies closed; on HTTP/1.1 that

@@ -215,3 +215,29 @@ func BenchmarkPolicy(b *testing.B) {
 		})
 	}
 }
+
+// TestPolicy_raisedMaxReplaysABodyWithoutGetBody: a call whose Policy
+// allows retries on a client built without them still replays a body
+// without GetBody (the AWS SDK's) from its copy.
+func TestPolicy_raisedMaxReplaysABodyWithoutGetBody(t *testing.T) {
+	srv := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "stored")
+	})
+	c := newClient(t, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{Disabled: true}))
+	ctx := ContextWithPolicy(context.Background(), Policy{Retry: &Retry{Max: 3, MinWait: time.Millisecond}})
+	req := must[*http.Request](t)(http.NewRequestWithContext(ctx, http.MethodPut, srv.URL, io.NopCloser(strings.NewReader("data"))))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("err = %v, want the second attempt's 200", err)
+	}
+	resp.Body.Close()
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.bodies) != 2 || srv.bodies[0] != "data" || srv.bodies[1] != "data" {
+		t.Errorf("server saw bodies %q; want 2 attempts, both \"data\"", srv.bodies)
+	}
+}

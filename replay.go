@@ -129,7 +129,7 @@ func (r *replayer) ready(ctx context.Context) bool {
 // retried: not after the last attempt allowed, nor for a request that is
 // not idempotent and reached the server.
 func (c *call) bodyReady() bool {
-	if c.attempts > c.t.cfg.retry.Max || !c.idempotent && (c.last.err == nil || !neverSent(c.last.err)) {
+	if c.attempts-int(c.hedges) > c.retryPolicy().Max || !c.idempotent && (c.last.err == nil || !neverSent(c.last.err)) {
 		return false // decide stops for these before it asks about the body
 	}
 	return c.replay.ready(c.Context)

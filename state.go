@@ -51,8 +51,8 @@ type BreakerCounts struct {
 	TotalSuccesses       uint32 // attempts that did not count against the host (4xx included)
 	TotalFailures        uint32 // attempts that counted against the host (see WithClassifier)
 	TotalExclusions      uint32 // attempts that counted as neither: the caller's own cancellation
-	ConsecutiveSuccesses uint32
-	ConsecutiveFailures  uint32
+	ConsecutiveSuccesses uint32 // successes in a row; not counted while closed
+	ConsecutiveFailures  uint32 // failures in a row; while closed, admission's own run
 }
 
 func countsOf(c gobreaker.Counts) BreakerCounts {
@@ -80,7 +80,8 @@ type HostState struct {
 	Reason string
 	Remote bool // the current open came from another instance (WithSharedBreakers)
 	// Calls and Retries are what the host's retry budget counted over its
-	// window (RetryBudget.Window); both 0 when the budget is disabled.
+	// window (RetryBudget.Window); both 0 when the budget is disabled or
+	// retries are off (Retry.Max -1), since there is no budget then.
 	Calls, Retries int
 	LastUsed       time.Time // when a call last went to the host
 }

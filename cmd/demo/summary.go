@@ -165,7 +165,7 @@ func (s *Summary) printErrors(w io.Writer) {
 		if e.RetryAfter > 0 {
 			field("RetryAfter", e.RetryAfter.String())
 		}
-		field("Err", s.StatusErrorWhy)
+		field("Stop", s.StatusErrorWhy)
 	}
 	if s.CircuitOpen != nil {
 		fmt.Fprintln(w, "\n  resilient client, refused by the open breaker (errors.Is(err, resilient.ErrCircuitOpen)):")
