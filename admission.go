@@ -60,6 +60,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,6 +113,7 @@ type host struct {
 	latency     hostLatency           // recent latencies, for hedging's adaptive delay (hedge.go)
 	okClosed    budget.Counter        // successes while closed, not reported to gobreaker (successes.go)
 	closedDone  func(error)           // reportClosed, made once
+	failMu      sync.Mutex            // makes "still closed?" and a failure's report one step (reportClosed, trip)
 
 	// For WithOnBreakerChange's counts (callbacks.go).
 	tripCounts  gobreaker.Counts                 // the counts that last opened the breaker; under gobreaker's lock

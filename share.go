@@ -99,6 +99,8 @@ func (t *Transport) remoteEvent(ev BreakerEvent) {
 // failures until ReadyToTrip agrees, which ConsecutiveFailures guarantees.
 // Counts reset when the state changes, so no fake sample outlives the trip.
 func (h *host) trip() {
+	h.failMu.Lock() // see reportClosed
+	defer h.failMu.Unlock()
 	h.remoteTrip.Store(true)
 	defer h.remoteTrip.Store(false)
 	b := h.t.cfg.breaker

@@ -28,6 +28,12 @@ func (h *host) reportClosed(v error) {
 	case nil:
 		h.okClosed.Add(h.lastUsed.Load(), h.t.cfg.breaker.FailureRatio >= 1)
 	case errFailure:
+		// The check and the report must be one step: a failure reported
+		// after another tripped the breaker would find it open, and
+		// gobreaker's Allow would make it a probe (its Timeout is 1ns),
+		// cycling the breaker through half-open for nothing.
+		h.failMu.Lock()
+		defer h.failMu.Unlock()
 		if gobreaker.State(h.state.Load()) != gobreaker.StateClosed {
 			return
 		}

@@ -53,3 +53,4 @@ func TestBreaker_closedSuccessesStillCount(t *testing.T) {
 		})
 	}
 }
+
