@@ -53,4 +53,3 @@ func TestBreaker_closedSuccessesStillCount(t *testing.T) {
 		})
 	}
 }
-
