@@ -56,6 +56,9 @@ func (t *Transport) roundTripWithTimeout(c *call, next http.RoundTripper, r *htt
 	resp, err := next.RoundTrip(r.WithContext(a))
 	t.watch.stop(&a.node)
 	a.mu.Lock()
+	// From here a late expiry (fire unlinks a wait, then expires it
+	// outside the lock) is ignored: the attempt has its outcome.
+	a.answered = true
 	expired := a.expired
 	a.mu.Unlock()
 	if err != nil {
@@ -85,6 +88,7 @@ type attemptCtx struct {
 	done       chan struct{} // made by the first Done or AfterFunc
 	err        error         // set once canceled
 	expired    bool          // canceled by the watchdog
+	answered   bool          // the attempt returned; the watchdog may no longer cancel it
 	funcs      []func()      // AfterFunc's, nil once run or stopped
 	stopParent func() bool   // ends following the call's context
 
@@ -159,10 +163,11 @@ func (a *attemptCtx) initLocked() {
 	}
 }
 
-// cancel ends a with err, once.
+// cancel ends a with err, once. An expiry that comes after the attempt
+// returned does nothing.
 func (a *attemptCtx) cancel(err error, expired bool) {
 	a.mu.Lock()
-	if a.err != nil {
+	if a.err != nil || expired && a.answered {
 		a.mu.Unlock()
 		return
 	}

@@ -51,7 +51,8 @@ type watchNode struct {
 	owner      expirer // what to expire at the deadline
 	deadline   int64   // unix nanos
 	prev, next *watchNode
-	shard      *watchShard // nil when not linked
+	shard      *watchShard // nil when not linked; guarded by the shard's lock
+	home       *watchShard // the shard start linked it to; written by start only
 }
 
 // expirer is what a watchdog expires.
@@ -63,6 +64,7 @@ func newWatchdog(d time.Duration) *watchdog { return &watchdog{d: d} }
 func (w *watchdog) start(a *watchNode) {
 	a.deadline = time.Now().UnixNano() + int64(w.d)
 	s := &w.shards[rand.Uint32()%watchShards]
+	a.home = s
 	s.mu.Lock()
 	a.shard = s
 	a.prev, a.next = s.tail, nil
@@ -80,7 +82,8 @@ func (w *watchdog) start(a *watchNode) {
 
 // stop unlinks a, whose wait is over. Whether it expired, its owner knows.
 func (w *watchdog) stop(a *watchNode) {
-	if s := a.shard; s != nil {
+	// a.shard is read under the lock: fire unlinks expired waits under it.
+	if s := a.home; s != nil {
 		s.mu.Lock()
 		if a.shard != nil {
 			s.unlinkLocked(a)
