@@ -93,7 +93,7 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 		}
 	}
 	if err != nil && !c.instrumented {
-		err = c.scrubErr(err) // decorate does it below otelhttp when traced
+		err = c.scrubErr(r, err) // decorate does it below otelhttp when traced
 	}
 	return resp, err
 }

@@ -29,9 +29,11 @@ import (
 // caller's response and the *StatusError see the whole body. Closing it
 // does nothing. It must not keep resp or its body, since reading a body
 // waits for the server: read only what the status says is worth reading.
-// It is called from the goroutine of the call, at most twice per attempt
-// (for the retry decision and for the breaker), so it must be quick and
-// safe for concurrent use.
+// It is called up to three times per attempt (the retry decision, the
+// breaker, and for a hedged call the race between attempts), from the
+// call's goroutine or, for a hedged call, from its attempts' goroutines at
+// once, never twice at once on one response; it must be quick and safe
+// for concurrent use.
 type Classifier func(resp *http.Response, err error) Outcome
 
 // WithClassifier makes the client classify outcomes with f instead of

@@ -249,7 +249,7 @@ func (g *group) settle() {
 	for {
 		select {
 		case r := <-g.results:
-			r.discard()
+			go r.discard() // not on the winner's path
 		default:
 			return
 		}
@@ -294,7 +294,9 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 		ctx, cancel := context.WithCancelCause(r.Context())
 		rn := &run{n: c.attempts, hedge: hedge, ctx: ctx, cancel: cancel}
 		runs = append(runs, rn)
-		ar := r.WithContext(&hedgeRunCtx{Context: ctx, n: rn.n, hedge: hedge})
+		// A deep copy: a losing attempt may still run after RoundTrip
+		// returned, when the caller may change its request again.
+		ar := r.Clone(&hedgeRunCtx{Context: ctx, n: rn.n, hedge: hedge})
 		go func() {
 			rn.resp, rn.err = c.sendAdmitted(ar, done, rn)
 			g.finished(rn)
@@ -321,7 +323,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 				break
 			}
 			if failed != nil {
-				failed.discard()
+				go failed.discard() // not on the winner's path
 			}
 			failed = rn
 		case <-timer:
@@ -359,7 +361,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 		}
 	}
 	if failed != nil && failed != res {
-		failed.discard()
+		go failed.discard() // not on the winner's path
 	}
 	if res.resp != nil {
 		// The winner's context lives until its body is closed.

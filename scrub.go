@@ -47,16 +47,19 @@ func (d decorate) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp, err := d.next.RoundTrip(r)
 	if err != nil {
-		err = c.scrubErr(err)
+		err = c.scrubErr(r, err)
 	}
 	return resp, err
 }
 
 // scrubErr returns err, or a *scrubbedError when its message quotes a
-// secret of the request.
-func (c *call) scrubErr(err error) error {
-	if msg := err.Error(); c.scrub(msg) != msg {
-		return &scrubbedError{err: err, msg: c.scrub(msg)}
+// secret of the request. r is the attempt's request: the secrets are read
+// from it rather than from the caller's, because a hedged attempt that
+// lost may still end after RoundTrip returned, when the caller's request
+// is the caller's again.
+func (c *call) scrubErr(r *http.Request, err error) error {
+	if msg := err.Error(); c.scrubFor(r, msg) != msg {
+		return &scrubbedError{err: err, msg: c.scrubFor(r, msg)}
 	}
 	return err
 }
@@ -105,8 +108,12 @@ const minSecret = 4
 // Authorization, Proxy-Authorization and Cookie headers. It is for messages
 // the client did not write (errors from the base transport, a server's
 // status line) and runs on failure paths only.
-func (c *call) scrub(msg string) string {
-	u, h := c.req.URL, c.req.Header
+func (c *call) scrub(msg string) string { return c.scrubFor(c.req, msg) }
+
+// scrubFor returns msg without the secrets of req, a copy of c's request
+// (see scrub).
+func (c *call) scrubFor(req *http.Request, msg string) string {
+	u, h := req.URL, req.Header
 	if u == nil || msg == "" {
 		return msg
 	}
