@@ -57,7 +57,9 @@ func New(opts ...Option) *http.Client {
 
 // Transport is the http.RoundTripper returned by NewTransport. It is safe
 // for concurrent use. Most callers use New and never see it; those who
-// build their own *http.Client use NewTransport.
+// build their own *http.Client use NewTransport, whose result is a
+// *Transport: assert it to reach Hosts, DroppedCallbacks and Close (or
+// use the package's Hosts and Close, which take the *http.Client).
 type Transport struct {
 	cfg      *config
 	base     http.RoundTripper // the network

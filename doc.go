@@ -112,7 +112,15 @@
 //     one over all attempts and waits);
 //   - traces and measures through the OpenTelemetry global providers, so
 //     nothing is produced until a program sets them up, and logs nothing
-//     ([WithLogger]).
+//     ([WithLogger]);
+//   - replays a body without GetBody from a copy of up to 2 MiB
+//     ([WithReplayLimit]), and does not hedge ([WithHedging]).
+//
+// Each feature is turned off where its settings live: Retry.Max -1 (or
+// Policy.NoRetry for one call), Retry.AttemptTimeout -1, RetryBudget
+// and Breaker's Disabled, Breaker.RampUp -1, WithReplayLimit(0), and
+// Hedging.MaxAttempts 1 (for a Policy; a client without WithHedging does
+// not hedge). Zero values mean the defaults everywhere else.
 //
 // # One call, another policy
 //
