@@ -99,9 +99,9 @@
 //     outage's age, from 10 ms to 250 ms, or as long as its Retry-After
 //     asks. A successful probe closes it, and traffic ramps from half to
 //     all within 250 ms. In a total outage the server gets about 4% of a
-//     plain client's requests (4.2% in the scenario matrix); after it
-//     heals, full traffic is back within about 300 ms (276 ms measured,
-//     against a target of 250 ms; bench/SCENARIOS.md measures both side
+//     plain client's requests (4.4% in the scenario matrix); after it
+//     heals, the first call succeeds within about 100 ms and full traffic
+//     is back within about 400 ms (bench/SCENARIOS.md measures both side
 //     by side with a plain client);
 //   - turns a final 5xx, or a 429 after retries, into a [*StatusError] that
 //     keeps up to 64 KiB of the body ([WithErrorBodyLimit]); other 4xx
