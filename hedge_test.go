@@ -570,15 +570,7 @@ func BenchmarkGETHedged(b *testing.B) {
 			defer t.(*Transport).Close()
 			c := &http.Client{Transport: t}
 			req, _ := http.NewRequest(http.MethodGet, "http://api.test/orders/42", nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				resp, err := c.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
+			benchDo(b, c, req)
 		})
 	}
 }
