@@ -17,7 +17,8 @@ import (
 type Policy struct {
 	// Retry, when not nil, replaces the client's Retry.Max, MinWait and
 	// MaxWait for the call: a zero field keeps the client's value, and Max
-	// -1 turns retries off. AttemptTimeout and Budget stay the client's. A
+	// -1 turns retries off. AttemptTimeout and Budget stay the client's;
+	// setting them here makes the call fail with ErrInvalidOption. A
 	// call that raises Max on a client built with retries off (Max -1) has
 	// no retry budget to spend, so its retries are limited by Max alone.
 	Retry *Retry
@@ -86,6 +87,8 @@ func (c *call) applyPolicy(p *Policy) {
 			cp.bad = fmt.Errorf("%w: Policy.Retry.Max is %d; use -1 (or NoRetry) to disable retries, or 0 for the client's", ErrInvalidOption, o.Max)
 		case o.MinWait < 0 || o.MaxWait < 0:
 			cp.bad = fmt.Errorf("%w: Policy.Retry.MinWait (%s) and MaxWait (%s) must not be negative", ErrInvalidOption, o.MinWait, o.MaxWait)
+		case o.AttemptTimeout != 0 || o.Budget != (RetryBudget{}):
+			cp.bad = fmt.Errorf("%w: Policy.Retry sets AttemptTimeout or Budget, which are the client's (WithRetry); a call can bound its time with its context's deadline", ErrInvalidOption)
 		}
 		if o.Max != 0 {
 			r.Max = o.Max

@@ -144,6 +144,8 @@ func TestContextWithPolicy_invalid(t *testing.T) {
 		{Retry: &Retry{Max: -2}},
 		{Retry: &Retry{MinWait: -time.Second}},
 		{Retry: &Retry{MinWait: time.Minute}}, // above the client's MaxWait (5s)
+		{Retry: &Retry{AttemptTimeout: time.Second}},
+		{Retry: &Retry{Budget: RetryBudget{Disabled: true}}},
 	} {
 		_, err := get(t, c, ContextWithPolicy(context.Background(), p), srv.URL)
 		if !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), "Policy.Retry") {
