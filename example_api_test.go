@@ -190,11 +190,12 @@ func ExampleHosts() {
 		if h.Host == "http://"+down.Listener.Addr().String() {
 			name = "down"
 		}
-		fmt.Printf("%s: %s, admitting %.0f%%, %d failures, reason %q\n", name, h.State, 100*h.Admitted, h.Counts.TotalFailures, h.Reason)
+		fmt.Printf("%s: %s, admitting %.0f%%, reason %q, refusing until a probe: %v\n",
+			name, h.State, 100*h.Admitted, h.Reason, !h.Until.IsZero())
 	}
 	// Unordered output:
-	// down: open, admitting 0%, 0 failures, reason "failing"
-	// up: closed, admitting 100%, 0 failures, reason ""
+	// down: open, admitting 0%, reason "failing", refusing until a probe: true
+	// up: closed, admitting 100%, reason "", refusing until a probe: false
 }
 
 // RetryAfter says when to come back: what the server asked for, or when
