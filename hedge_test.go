@@ -615,6 +615,11 @@ func TestHedging_perCallPolicy(t *testing.T) {
 		if n := g.hits.Load(); n != 1 {
 			t.Errorf("server saw %d requests, want 1: the policy turned hedging off", n)
 		}
+		// A hedged call arms its hedge timer before it waits for an
+		// answer, so a call that was hedged would have made one.
+		if n := len(clk.armed); n != 0 {
+			t.Errorf("%d hedge timers armed, want none: the policy turned hedging off", n)
+		}
 	})
 	t.Run("invalid", func(t *testing.T) {
 		c := newClient(t)
