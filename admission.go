@@ -30,11 +30,11 @@ package resilient
 //     than a hold, against a host that times out, gives its place to the
 //     next). The first few go after the shortest hold, ProbeInterval
 //     (10ms): 3 for a host that was healthy, 50 to 100 for one that was
-//     already failing some calls, so that a degraded host is found alive
-//     again in a fraction of a second (fastProbes). Then each goes after a hold of a
-//     quarter of the outage's age, from ProbeInterval to Cooldown (250ms),
-//     ±20% jitter (probeHold). A blip is probed within
-//     milliseconds; an outage of seconds costs about 4 probes a second, and
+//     already failing a tenth of its calls or more, so that a degraded
+//     host is found alive again in a fraction of a second (fastProbes).
+//     Then each goes after a hold of a quarter of the outage's age, from
+//     ProbeInterval to Cooldown (250ms), ±20% jitter (probeHold). A blip
+//     is probed within milliseconds; an outage of seconds costs about 4 probes a second, and
 //     its end is seen within a Cooldown. This is Envoy's outlier detection
 //     and Finagle's failure accrual, growing the hold, but in time rather
 //     than in counts: the hold never reaches 5 s, which in the old breaker
@@ -295,6 +295,10 @@ func (h *host) noteServerWait(d time.Duration) {
 // add up to more, both are halved, so that the rate follows the host.
 const recentSamples = 100
 
+// minRecentSamples is the fewest recent attempts whose success rate
+// tripRun and fastProbes act on; with fewer, the host counts as healthy.
+const minRecentSamples = 20
+
 // observe records an admitted attempt's verdict in h's recent success
 // rate. A failure joins the rate only once a success ends its run: the
 // run in progress is what tripRun weighs against the rate before it.
@@ -335,7 +339,7 @@ func (h *host) tripRun() int64 {
 	floor := int64(h.t.cfg.breaker.ConsecutiveFailures)
 	ok, failed := h.ok.Load(), h.failed.Load()
 	n := ok + failed
-	if n < 20 || failed == 0 {
+	if n < minRecentSamples || failed == 0 {
 		return floor
 	}
 	s := float64(ok) / float64(n)
@@ -403,17 +407,37 @@ func (h *host) changed(from, to gobreaker.State) {
 // again with odds of 99.5%, within about half a second, where growing
 // holds kept it refused for seconds in one short run of five. That costs
 // 50 to 100 requests more when such a host does go down.
+//
+// Between the two, the floor of 50 grows with the share of recent
+// attempts that failed: none above 3 up to healthyShare (2%), all of it
+// from degradedShare (10%). A single reset among the last fifty calls does
+// not make a healthy host look degraded; when it did, a real outage got 50
+// quick probes where 3 do (in the scenario matrix, 8% of a plain client's
+// load on the dead server instead of 5%).
 func (h *host) fastProbes() int {
 	ok, failed := h.ok.Load(), h.failed.Load()
-	if failed == 0 {
+	n := ok + failed
+	if failed == 0 || n < minRecentSamples {
 		return 3
+	}
+	f := float64(failed) / float64(n)
+	if f < degradedShare {
+		return 3 + int(math.Round(47*max(0, f-healthyShare)/(degradedShare-healthyShare)))
 	}
 	if ok == 0 {
 		return 50
 	}
-	s := float64(ok) / float64(ok+failed)
+	s := float64(ok) / float64(n)
 	return min(100, max(50, int(math.Ceil(5/s))))
 }
+
+// healthyShare and degradedShare are the shares of recent attempts failed
+// up to which a host counts as healthy, and from which it counts as
+// degraded, when its breaker opens (fastProbes).
+const (
+	healthyShare  = 0.02
+	degradedShare = 0.1
+)
 
 // probeHold is how long an open breaker holds before its next probe, once
 // the outage is age old: a quarter of its age, from ProbeInterval up to

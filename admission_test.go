@@ -598,3 +598,61 @@ func TestAdmission_aHostThatAnsweredFewCallsIsProbedFastAfterItOpens(t *testing.
 		}
 	}
 }
+
+func TestAdmission_quickProbesGrowWithTheShareOfCallsTheHostFailedBefore(t *testing.T) {
+	// 100 calls with some failures among them, then an outage: a host that
+	// failed one call in a hundred was healthy and gets 3 probes after the
+	// shortest hold, as one that failed none; one that failed a fifth of
+	// them was degraded and gets 50; one that failed a twentieth, some in
+	// between.
+	for _, tc := range []struct {
+		name     string
+		failEach int64 // the host failed every failEach-th of its first 100 calls; 0: none
+		min, max int
+	}{
+		{"none failed", 0, 3, 3},
+		{"one in a hundred failed", 100, 3, 3},
+		{"one in twenty failed", 20, 10, 40},
+		{"one in five failed", 5, 50, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+				if n > 100 || (tc.failEach > 0 && n%tc.failEach == tc.failEach/2) {
+					w.WriteHeader(503)
+				}
+			})
+			clk := newFakeClock()
+			c := newClient(t, WithRetry(Retry{Max: -1}), withClock(clk), withRand(half),
+				WithBreaker(Breaker{ConsecutiveFailures: 20, ProbeInterval: 10 * time.Millisecond, Cooldown: time.Second}))
+			for srv.hits.Load() < 100 {
+				c.Get(srv.URL)
+			}
+			for { // fail until the run opens it
+				_, err := c.Get(srv.URL)
+				if errors.Is(err, ErrCircuitOpen) {
+					break
+				}
+				if srv.hits.Load() > 1000 {
+					t.Fatal("never opened")
+				}
+			}
+			quick := 0
+			for i := 0; ; i++ {
+				clk.Advance(100 * time.Millisecond) // the age grows
+				if _, err := c.Get(srv.URL); StatusCode(err) != 503 {
+					t.Fatalf("probe %d: %v, want it sent", i, err)
+				}
+				_, err := c.Get(srv.URL)
+				if refusal(t, err).Until.Sub(clk.Now()) > 10*time.Millisecond {
+					break
+				}
+				quick++
+			}
+			// quick counts the probes whose failure kept the shortest hold;
+			// the probe that first arms a longer one is quick too.
+			if quick+1 < tc.min || quick+1 > tc.max {
+				t.Errorf("%d probes after the shortest hold, want %d to %d", quick+1, tc.min, tc.max)
+			}
+		})
+	}
+}
