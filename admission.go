@@ -43,11 +43,18 @@ package resilient
 //     breaker, or on a failed probe) is held that long instead, up to
 //     Retry.MaxWait, as resilience4j's transitionToOpenAndWaitFor and
 //     Polly's RetryAfter do. A successful probe closes the breaker.
-//  3. Ramp-up: after closing, the share of attempts admitted grows from half
-//     to all over a quarter of the time the breaker was open, at most
-//     RampUp (250ms), as Envoy's slow start does, so that a host back from
-//     an outage does not meet the whole backlog at once, and a blip costs
-//     almost no ramp.
+//  3. Ramp-up: after an open of at least four Cooldowns (1s), when the
+//     holds had grown to a Cooldown and the breaker was holding back a
+//     real outage, the share of attempts admitted grows from half to all
+//     over RampUp (250ms), as Envoy's slow start does, so that a host back
+//     from an outage does not meet every client's traffic at once. After a
+//     shorter open (a blip, a host that flaps) traffic returns whole: a
+//     ramp there refuses calls a plain client gets answered. With a ramp
+//     after every open, as before, a host down 500 ms and up 500 ms for
+//     10 s answered 46.3% of resilient's calls against 50.0% of a plain
+//     client's; without it, 48.9% to 49.2% (three seeds). A breaker
+//     opened by another instance counts as open for four Cooldowns
+//     (share.go), so it ramps up too.
 //
 // Google SRE's adaptive throttling (reject with probability
 // (requests − K·accepts)/(requests + 1)) was studied and not taken: its
@@ -386,8 +393,8 @@ func (h *host) changed(from, to gobreaker.State) {
 		h.holdUntil.Store(n + int64(hold))
 		h.rampEnd.Store(0)
 	case gobreaker.StateClosed:
-		ramp := min(b.RampUp, time.Duration(n-h.openedAt.Load())/4)
-		if ramp > 0 {
+		if open := time.Duration(n - h.openedAt.Load()); b.RampUp > 0 && open >= 4*b.Cooldown {
+			ramp := min(b.RampUp, open/4)
 			h.rampStart.Store(n)
 			h.rampEnd.Store(n + int64(ramp))
 		}

@@ -218,6 +218,32 @@ func TestAdmission_rampsUpAfterAnOutage(t *testing.T) {
 	}
 }
 
+func TestAdmission_noRampUpAfterAShortOpen(t *testing.T) {
+	// A host down for less than four Cooldowns (a blip, a flap) gets all
+	// its traffic back at once: a ramp there would refuse calls that a
+	// plain client gets answered. The jitter source draws 0.5, which any
+	// ramp-up refuses at first.
+	f := &flip{}
+	f.code.Store(500)
+	srv := newServer(t, f.handle)
+	clk := newFakeClock()
+	b := probing // Cooldown 400ms: a ramp needs an open of 1.6s
+	b.RampUp = 400 * time.Millisecond
+	c := newClient(t, WithRetry(Retry{Max: -1}), withClock(clk), withRand(half), WithBreaker(b))
+	for i := 0; i < 5; i++ {
+		c.Get(srv.URL)
+	}
+	clk.Advance(1500 * time.Millisecond)
+	f.code.Store(200)
+	for i := 0; i < 20; i++ { // the probe, which closes it, then every call
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			t.Fatalf("call %d after a 1.5s open: %v, want every call admitted", i, err)
+		}
+		resp.Body.Close()
+	}
+}
+
 func TestAdmission_probesOneAtATime(t *testing.T) {
 	release := make(chan struct{})
 	var failing atomic.Bool

@@ -97,8 +97,8 @@
 //     which then refuses calls in microseconds with [ErrCircuitOpen],
 //     sparing the server, and probes it after holds of a quarter of the
 //     outage's age, from 10 ms to 250 ms, or as long as its Retry-After
-//     asks. A successful probe closes it, and traffic ramps from half to
-//     all within 250 ms. In a total outage the server gets about 4% of a
+//     asks. A successful probe closes it, and after an outage of a second
+//     or more traffic ramps from half to all within 250 ms. In a total outage the server gets about 4% of a
 //     plain client's requests (4.4% in the scenario matrix); after it
 //     heals, the first call succeeds within about 100 ms and full traffic
 //     is back within about 400 ms (bench/SCENARIOS.md measures both side

@@ -98,8 +98,8 @@ var DefaultRetry = Retry{
 // Polly's 50%. Open, it probes: one call after a hold of a quarter of the
 // outage's age, from ProbeInterval up to Cooldown, or as long as the
 // server's Retry-After asked, up to Retry.MaxWait. A successful probe
-// closes it, and the share of calls admitted then grows from half to all
-// over RampUp. The scenario matrix in bench/RESULTS.md measures these
+// closes it; after an open of a second or more, the share of calls
+// admitted then grows from half to all over RampUp. The scenario matrix in bench/RESULTS.md measures these
 // defaults against a plain client; admission.go explains the choice.
 type Breaker struct {
 	// FailureRatio also opens the breaker when failures / samples in
@@ -132,10 +132,12 @@ type Breaker struct {
 	// Probes is how many calls a probing breaker lets through at once;
 	// that many successes in a row close it. 0 means 1.
 	Probes uint32
-	// RampUp is the longest ramp-up after the breaker closes: the share of
-	// calls admitted grows from half to all over a quarter of the time
-	// the breaker was open, at most RampUp. 0 means 250ms; -1 disables
-	// ramp-up.
+	// RampUp is the longest ramp-up after the breaker closes: after an
+	// open of at least four Cooldowns, the share of calls admitted grows
+	// from half to all over a quarter of the time the breaker was open,
+	// at most RampUp. A shorter open (a blip, a flapping host) has no
+	// ramp-up: its calls would have been refused while the host answers.
+	// 0 means 250ms; -1 disables ramp-up.
 	RampUp time.Duration
 	// MaxHosts bounds the number of per-host states kept; when full, the
 	// least recently used one is evicted. 0 means 1024.
