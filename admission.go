@@ -32,6 +32,8 @@ package resilient
 //     (10ms): 3 for a host that was healthy, 50 to 100 for one that was
 //     already failing a tenth of its calls or more, so that a degraded
 //     host is found alive again in a fraction of a second (fastProbes).
+//     A call refused while the next probe is that close waits for it
+//     rather than fail (waitForProbe, in retry.go).
 //     Then each goes after a hold of a quarter of the outage's age, from
 //     ProbeInterval to Cooldown (250ms), ±20% jitter (probeHold). A blip
 //     is probed within milliseconds; an outage of seconds costs about 4 probes a second, and

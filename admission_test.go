@@ -682,3 +682,80 @@ func TestAdmission_quickProbesGrowWithTheShareOfCallsTheHostFailedBefore(t *test
 		})
 	}
 }
+
+func TestAdmission_aRefusedCallWaitsForAProbeThatIsMillisecondsAway(t *testing.T) {
+	// A blip: 5 failures open the breaker, and the host is back before
+	// the first probe. A call refused 10ms before that probe waits for it,
+	// becomes it, and succeeds, rather than fail in microseconds; a POST
+	// too, since a refused attempt was never sent. The server sees each
+	// call once.
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(method, func(t *testing.T) {
+			srv := newServer(t, failThen(5, 503))
+			clk := newFakeClock()
+			c := newClient(t, WithRetry(Retry{Max: 3}), withClock(clk), withRand(half),
+				WithBreaker(Breaker{ConsecutiveFailures: 5, ProbeInterval: 10 * time.Millisecond, Cooldown: time.Second, RampUp: -1}))
+			for srv.hits.Load() < 5 {
+				c.Get(srv.URL)
+			}
+			slept := len(clk.waits())
+			req, _ := http.NewRequest(method, srv.URL, strings.NewReader("order 42"))
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("a call refused 10ms before the probe: %v, want it to wait and succeed", err)
+			}
+			resp.Body.Close()
+			if w := clk.waits()[slept:]; len(w) != 1 || w[0] != 10*time.Millisecond {
+				t.Errorf("waits %v, want one of 10ms, to the probe", w)
+			}
+			srv.mu.Lock()
+			last := srv.bodies[len(srv.bodies)-1]
+			srv.mu.Unlock()
+			if srv.hits.Load() != 6 || last != "order 42" {
+				t.Errorf("server saw %d requests, the last with body %q; want 6, the call's once", srv.hits.Load(), last)
+			}
+		})
+	}
+}
+
+func TestAdmission_aRefusedCallFailsAtOnceWhenTheProbeIsFarOff(t *testing.T) {
+	// An outage: once the quick probes have failed, holds grow past
+	// Retry.MinWait and refused calls fail in microseconds, as before,
+	// without waiting and without reaching the server; and waits never
+	// outnumber Retry.Max.
+	srv := newServer(t, status(503, "down"))
+	clk := newFakeClock()
+	c := newClient(t, WithRetry(Retry{Max: 2}), withClock(clk), withRand(half),
+		WithBreaker(Breaker{ConsecutiveFailures: 5, ProbeInterval: 10 * time.Millisecond, Cooldown: time.Second}))
+	for {
+		if _, err := c.Get(srv.URL); errors.Is(err, ErrCircuitOpen) {
+			break
+		}
+		if srv.hits.Load() > 100 {
+			t.Fatal("never opened")
+		}
+	}
+	// Three quick probes, each sent by a call that waited for it: at
+	// most two waits per call.
+	for clk.Advance(time.Second); ; {
+		before := len(clk.waits())
+		_, err := c.Get(srv.URL)
+		if n := len(clk.waits()) - before; n > 2 {
+			t.Fatalf("one call waited %d times, want at most Retry.Max (2)", n)
+		}
+		if co := refusal(t, err); co.Until.Sub(clk.Now()) > 100*time.Millisecond {
+			break
+		}
+		if srv.hits.Load() > 100 {
+			t.Fatal("holds never grew")
+		}
+	}
+	before, slept := srv.hits.Load(), len(clk.waits())
+	for i := 0; i < 10; i++ {
+		_, err := c.Get(srv.URL)
+		refusal(t, err)
+	}
+	if srv.hits.Load() != before || len(clk.waits()) != slept {
+		t.Errorf("%d requests and %d waits for 10 calls refused during a long hold, want none", srv.hits.Load()-before, len(clk.waits())-slept)
+	}
+}

@@ -37,6 +37,7 @@ type call struct {
 	hedge        *Hedging   // the call's hedging policy, nil when not hedged (hedge.go)
 
 	attempts   int               // attempts sent to the network
+	probeWaits int               // waits for a probe after a refusal (waitForProbe)
 	last       result            // the latest attempt's outcome
 	failed     *failure          // the latest failed response, read for the final error
 	refused    *CircuitOpenError // admission refused the latest attempt; last is the one before

@@ -117,6 +117,14 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 func (c *call) next() bool {
 	t := c.t
 	if c.refused != nil {
+		if d, ok := c.waitForProbe(); ok {
+			t.tel.waitingForProbe(c, d)
+			if !t.cfg.clock.Sleep(c.Context, d) {
+				c.stop = c.Context.Err()
+				return false
+			}
+			return true
+		}
 		c.stop = c.refused
 		return false
 	}
@@ -170,6 +178,50 @@ func (c *call) next() bool {
 		return false
 	}
 	return true
+}
+
+// waitForProbe reports whether an attempt of c that admission refused
+// waits and goes again, and for how long: until the hold ends when the
+// breaker holds for no more than two ProbeIntervals (it is probing a host
+// that failed moments ago: a blip, a flap, a degraded host), or one
+// ProbeInterval while another call's probe is in flight; never longer
+// than Retry.MinWait, the scale of a retry's own backoff. The refused
+// attempt was never sent, so this is safe for any method whose body can
+// be sent again; it sends nothing that admission does not let through, so
+// the host sees no more load; and it is bounded by Retry.Max and the
+// call's deadline. A breaker holding longer (an outage of more than a few
+// milliseconds, a Retry-After, a ramp-up) refuses at once, as before.
+//
+// In the flapping scenario (500 ms down, 500 ms up) a call refused in the
+// last milliseconds of an outage now succeeds, where it failed in
+// microseconds: bench/SCENARIOS.md measures both.
+func (c *call) waitForProbe() (time.Duration, bool) {
+	e, p := c.refused, c.retryPolicy()
+	if !c.replayable || c.probeWaits >= p.Max {
+		return 0, false
+	}
+	interval := c.t.cfg.breaker.ProbeInterval
+	if interval > p.MinWait {
+		return 0, false
+	}
+	now := c.t.cfg.clock.Now()
+	var d time.Duration
+	switch {
+	case e.State == BreakerHalfOpen:
+		d = interval
+	case e.State == BreakerOpen && !e.Until.IsZero():
+		d = max(0, e.Until.Sub(now))
+		if d > min(2*interval, p.MinWait) {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if dl, ok := c.Context.Deadline(); ok && !now.Add(d+deadlineMargin).Before(dl) {
+		return 0, false
+	}
+	c.probeWaits++
+	return d, true
 }
 
 // checkRetry is go-retryablehttp's CheckRetry hook: next, for the call

@@ -276,6 +276,17 @@ func (t *telemetry) retrying(ctx context.Context, c *call, wait time.Duration, r
 	}
 }
 
+// waitingForProbe records a refused attempt that waits for the breaker's
+// next probe (waitForProbe): a span event.
+func (t *telemetry) waitingForProbe(c *call, wait time.Duration) {
+	if c.span == nil || !c.span.IsRecording() {
+		return
+	}
+	c.event("resilient.wait_for_probe",
+		attribute.Int("resilient.attempt", c.attempts+1),
+		attribute.Float64("resilient.wait_seconds", wait.Seconds()))
+}
+
 // stopped records why retrying stopped early, when a decision (not the
 // outcome) stopped it.
 func (t *telemetry) stopped(ctx context.Context, c *call, why error) {
