@@ -26,9 +26,10 @@ type call struct {
 	rr           retryablehttp.Request
 	method       string
 	host         *host
+	replay       *replayer // sends a body without GetBody again; nil for others
+	started      int64     // the call's start on the attempt watchdog's clock; 0: read it at the first attempt
 	idempotent   bool
 	replayable   bool
-	replay       *replayer // sends a body without GetBody again; nil for others
 	instrumented bool
 	skipBreaker  bool       // Policy.SkipBreaker
 	hedges       int32      // hedges among attempts; they use no retry (hedge.go)
@@ -93,6 +94,9 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		c.replay = newReplayer(req, t.cfg.replayMax)
 	}
 	c.hedge = t.hedgeFor(c)
+	if t.watch != nil && t.realTime {
+		c.started = t.watch.at(now) // the first attempt's start, without reading the clock again
+	}
 	if c.host.budget != nil {
 		c.host.budget.Call(now.UnixNano())
 	}

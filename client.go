@@ -75,6 +75,7 @@ type Transport struct {
 	ctxTimeout    time.Duration // enforced per attempt through the context
 	watch         *watchdog     // cancels attempts past ctxTimeout; nil when it is 0
 	bodyWatch     *watchdog     // bounds reads of error bodies (bodyReadTimeout)
+	realTime      bool          // cfg.clock is the real clock, whose readings the watchdog can use
 
 	closed      atomic.Bool
 	unsubscribe func()
@@ -115,6 +116,7 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	if t.ctxTimeout > 0 {
 		t.watch = newWatchdog(t.ctxTimeout)
 	}
+	_, t.realTime = cfg.clock.(realClock)
 	t.bodyWatch = newWatchdog(bodyReadTimeout)
 	t.base = base
 	t.tel = newTelemetry(cfg)

@@ -52,7 +52,11 @@ func (t *Transport) roundTripWithTimeout(c *call, next http.RoundTripper, r *htt
 		a.parent = c
 	}
 	a.node.owner = a
-	t.watch.start(&a.node)
+	now := c.started
+	if a != &c.first || now == 0 {
+		now = t.watch.now()
+	}
+	t.watch.start(&a.node, now)
 	resp, err := next.RoundTrip(r.WithContext(a))
 	t.watch.stop(&a.node)
 	a.mu.Lock()
