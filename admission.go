@@ -97,12 +97,15 @@ const rampFloor = 0.5
 // the retry budget, and when it was last used. Its fields are atomics, so
 // that refusing a call while the host is down takes no lock.
 type host struct {
-	t      *Transport
-	key    hostKey
-	name   string // key.String(), computed once
-	cb     *gobreaker.TwoStepCircuitBreaker[struct{}]
-	budget *budget.Budget
-	attrs  attribute.Set // metric attributes: server.address, server.port, url.scheme
+	t    *Transport
+	key  hostKey
+	name string // key.String(), computed once
+	// authority is key.authority(): a URL.Host that names this host as
+	// is (registry.find).
+	authority string
+	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	budget    *budget.Budget
+	attrs     attribute.Set // metric attributes: server.address, server.port, url.scheme
 
 	lastUsed    atomic.Int64 // unix nanos
 	state       atomic.Int32 // gobreaker.State last reported by OnStateChange
@@ -131,7 +134,7 @@ type host struct {
 
 // newHost builds the admission state and budget for k.
 func (t *Transport) newHost(k hostKey) *host {
-	h := &host{t: t, key: k, name: k.String()}
+	h := &host{t: t, key: k, name: k.String(), authority: k.authority()}
 	b := t.cfg.breaker
 	if !b.Disabled {
 		h.okClosed.Init(b.Window)

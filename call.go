@@ -78,7 +78,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		t:          t,
 		req:        req,
 		method:     req.Method,
-		host:       t.hosts.get(keyOf(req.URL), now),
+		host:       t.hosts.find(req.URL, now),
 		idempotent: IsIdempotent(req),
 		// A body without GetBody goes again only through replay
 		// (replay.go), which next asks after each attempt.

@@ -34,6 +34,20 @@ func keyOf(u *url.URL) hostKey {
 	return k
 }
 
+// authority returns host[:port] as a URL writes it when the port is the
+// scheme's default only if it must: the URL.Host for which keyOf gives k
+// back, in the form clients usually write.
+func (k hostKey) authority() string {
+	h := k.host
+	if strings.IndexByte(h, ':') >= 0 {
+		h = "[" + h + "]"
+	}
+	if k.scheme == "http" && k.port == "80" || k.scheme == "https" && k.port == "443" {
+		return h
+	}
+	return h + ":" + k.port
+}
+
 // String returns scheme://host:port, the host's name in errors and metrics.
 func (k hostKey) String() string {
 	h := k.host
@@ -52,6 +66,10 @@ type registry struct {
 	// changes, so that finding a known host takes no lock: every call
 	// took the read lock, and concurrent calls contended for its counter.
 	snap atomic.Pointer[map[hostKey]*host]
+	// only is the sole host while the registry holds one, else nil: most
+	// clients call a single host, and find matches it by the URL's own
+	// scheme and host, without building and hashing a key (about 50 ns).
+	only atomic.Pointer[host]
 
 	mu        sync.RWMutex
 	hosts     map[hostKey]*host
@@ -60,6 +78,15 @@ type registry struct {
 
 func newRegistry(t *Transport) *registry {
 	return &registry{t: t, hosts: make(map[hostKey]*host)}
+}
+
+// find returns the state for u's host, creating it on first use.
+func (r *registry) find(u *url.URL, now time.Time) *host {
+	if h := r.only.Load(); h != nil && u.Host == h.authority && u.Scheme == h.key.scheme {
+		h.touch(now.UnixNano())
+		return h
+	}
+	return r.get(keyOf(u), now)
 }
 
 // get returns the state for k, creating it on first use.
@@ -84,6 +111,11 @@ func (r *registry) get(k hostKey, now time.Time) *host {
 	// calls to known hosts.
 	m := maps.Clone(r.hosts)
 	r.snap.Store(&m)
+	if len(m) == 1 {
+		r.only.Store(h)
+	} else {
+		r.only.Store(nil)
+	}
 	return h
 }
 
@@ -141,6 +173,7 @@ func (r *registry) evictLocked(now time.Time) {
 
 func (r *registry) drop(k hostKey, h *host) {
 	delete(r.hosts, k)
+	r.only.CompareAndSwap(h, nil)
 	r.t.tel.hostDropped(h)
 }
 
