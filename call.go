@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/http"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"go.opentelemetry.io/otel/trace"
@@ -98,7 +99,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		c.started = t.watch.at(now) // the first attempt's start, without reading the clock again
 	}
 	if c.host.budget != nil {
-		c.host.budget.Call(now.UnixNano())
+		c.host.budget.Call(now.UnixNano(), spread(unsafe.Pointer(c)))
 	}
 	if t.tel.instrumented(c.Context) {
 		c.instrumented = true

@@ -23,7 +23,7 @@ func TestBudget_allowsRatioOfCallsOrMin(t *testing.T) {
 		b := New(0.2, 3, time.Second)
 		now := 10 * sec
 		for i := 0; i < tc.calls; i++ {
-			b.Call(now)
+			b.Call(now, uint32(i)*3) // spread over the counters, as a call's address does
 		}
 		allowed := 0
 		for i := 0; i < 100; i++ {
@@ -43,7 +43,7 @@ func TestBudget_allowsRatioOfCallsOrMin(t *testing.T) {
 func TestBudget_countsFallOutOfTheWindow(t *testing.T) {
 	b := New(0.2, 0, time.Second)
 	for i := 0; i < 50; i++ {
-		b.Call(10 * sec)
+		b.Call(10*sec, 0)
 	}
 	for b.TryRetry(10 * sec) {
 	}
@@ -61,8 +61,8 @@ func TestBudget_countsFallOutOfTheWindow(t *testing.T) {
 
 func TestBudget_slidesBucketByBucket(t *testing.T) {
 	b := New(1, 0, time.Second) // 10 buckets of 100ms
-	b.Call(10 * sec)            // bucket 0
-	b.Call(10*sec + sec/2)      // bucket 5
+	b.Call(10*sec, 0)           // bucket 0
+	b.Call(10*sec+sec/2, 0)     // bucket 5
 	if c, _ := b.Counts(11*sec + sec/10); c != 1 {
 		t.Errorf("after the first bucket left the window: %d calls, want 1", c)
 	}
@@ -75,7 +75,7 @@ func TestBudget_concurrentUseNeverOverspends(t *testing.T) {
 	b := New(0.1, 5, time.Hour)
 	now := 10 * sec
 	for i := 0; i < 1000; i++ {
-		b.Call(now)
+		b.Call(now, uint32(i))
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
