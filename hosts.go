@@ -34,9 +34,9 @@ func keyOf(u *url.URL) hostKey {
 	return k
 }
 
-// authority returns host[:port] as a URL writes it when the port is the
-// scheme's default only if it must: the URL.Host for which keyOf gives k
-// back, in the form clients usually write.
+// authority returns k as a URL's Host is usually written: the host,
+// bracketed when it is IPv6, and :port unless the port is the scheme's
+// default. keyOf of a URL with that Host gives k back.
 func (k hostKey) authority() string {
 	h := k.host
 	if strings.IndexByte(h, ':') >= 0 {

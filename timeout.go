@@ -53,7 +53,9 @@ func (t *Transport) roundTripWithTimeout(c *call, next http.RoundTripper, r *htt
 	}
 	a.node.owner = a
 	now := c.started
-	if a != &c.first || now == 0 {
+	if a != &c.first || c.attempts != 1 || c.probeWaits != 0 || now == 0 {
+		// Not the call's first attempt, or one sent after waiting for a
+		// probe (waitForProbe): it starts now, not when the call did.
 		now = t.watch.now()
 	}
 	t.watch.start(&a.node, now)
