@@ -430,11 +430,11 @@ func (h *host) fastProbes() int {
 	ok, failed := h.ok.Load(), h.failed.Load()
 	n := ok + failed
 	if failed == 0 || n < minRecentSamples {
-		return 3
+		return healthyFastProbes
 	}
 	f := float64(failed) / float64(n)
 	if f < degradedShare {
-		return 3 + int(math.Round(47*max(0, f-healthyShare)/(degradedShare-healthyShare)))
+		return healthyFastProbes + int(math.Round(47*max(0, f-healthyShare)/(degradedShare-healthyShare)))
 	}
 	if ok == 0 {
 		return 50
@@ -443,6 +443,10 @@ func (h *host) fastProbes() int {
 	return min(100, max(50, int(math.Ceil(5/s))))
 }
 
+// healthyFastProbes is how many quick probes a host that was healthy
+// gets when its breaker opens (fastProbes).
+const healthyFastProbes = 3
+
 // healthyShare and degradedShare are the shares of recent attempts failed
 // up to which a host counts as healthy, and from which it counts as
 // degraded, when its breaker opens (fastProbes).
@@ -450,6 +454,15 @@ const (
 	healthyShare  = 0.02
 	degradedShare = 0.1
 )
+
+// probingDegraded reports whether h's breaker, open or probing, is within
+// the quick probes (holds of ProbeInterval) that fastProbes gives a host
+// that was already failing some of its calls, more than a healthy host's
+// 3, and no server asked it to hold longer.
+func (h *host) probingDegraded() bool {
+	fast := h.fast.Load()
+	return fast > healthyFastProbes && h.probes.Load() < fast && !h.serverHeld.Load()
+}
 
 // probeHold is how long an open breaker holds before its next probe, once
 // the outage is age old: a quarter of its age, from ProbeInterval up to

@@ -684,19 +684,30 @@ func TestAdmission_quickProbesGrowWithTheShareOfCallsTheHostFailedBefore(t *test
 }
 
 func TestAdmission_aRefusedCallWaitsForAProbeThatIsMillisecondsAway(t *testing.T) {
-	// A blip: 5 failures open the breaker, and the host is back before
-	// the first probe. A call refused 10ms before that probe waits for it,
-	// becomes it, and succeeds, rather than fail in microseconds; a POST
-	// too, since a refused attempt was never sent. The server sees each
-	// call once.
+	// A degraded host (it failed one call in five) fails 5 in a row, which
+	// opens the breaker, and is back before the first probe. A call
+	// refused 10ms before that probe waits for it, becomes it, and
+	// succeeds, rather than fail in microseconds; a POST too, since a
+	// refused attempt was never sent. The server sees each call once.
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
-			srv := newServer(t, failThen(5, 503))
+			srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+				if n < 50 && n%5 == 0 || n > 50 && n <= 55 {
+					w.WriteHeader(503)
+				}
+			})
 			clk := newFakeClock()
 			c := newClient(t, WithRetry(Retry{Max: 3}), withClock(clk), withRand(half),
 				WithBreaker(Breaker{ConsecutiveFailures: 5, ProbeInterval: 10 * time.Millisecond, Cooldown: time.Second, RampUp: -1}))
-			for srv.hits.Load() < 5 {
-				c.Get(srv.URL)
+			once := ContextWithPolicy(context.Background(), Policy{NoRetry: true})
+			for srv.hits.Load() < 55 { // one request per call
+				req, _ := http.NewRequestWithContext(once, http.MethodGet, srv.URL, nil)
+				resp, err := c.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				} else if errors.Is(err, ErrCircuitOpen) {
+					t.Fatalf("after %d requests: %v", srv.hits.Load(), err)
+				}
 			}
 			slept := len(clk.waits())
 			req, _ := http.NewRequest(method, srv.URL, strings.NewReader("order 42"))
@@ -711,51 +722,77 @@ func TestAdmission_aRefusedCallWaitsForAProbeThatIsMillisecondsAway(t *testing.T
 			srv.mu.Lock()
 			last := srv.bodies[len(srv.bodies)-1]
 			srv.mu.Unlock()
-			if srv.hits.Load() != 6 || last != "order 42" {
-				t.Errorf("server saw %d requests, the last with body %q; want 6, the call's once", srv.hits.Load(), last)
+			if srv.hits.Load() != 56 || last != "order 42" {
+				t.Errorf("server saw %d requests, the last with body %q; want 56, the call's once", srv.hits.Load(), last)
 			}
 		})
 	}
 }
 
 func TestAdmission_aRefusedCallFailsAtOnceWhenTheProbeIsFarOff(t *testing.T) {
-	// An outage: once the quick probes have failed, holds grow past
-	// Retry.MinWait and refused calls fail in microseconds, as before,
-	// without waiting and without reaching the server; and waits never
-	// outnumber Retry.Max.
-	srv := newServer(t, status(503, "down"))
-	clk := newFakeClock()
-	c := newClient(t, WithRetry(Retry{Max: 2}), withClock(clk), withRand(half),
-		WithBreaker(Breaker{ConsecutiveFailures: 5, ProbeInterval: 10 * time.Millisecond, Cooldown: time.Second}))
-	for {
-		if _, err := c.Get(srv.URL); errors.Is(err, ErrCircuitOpen) {
-			break
-		}
-		if srv.hits.Load() > 100 {
-			t.Fatal("never opened")
-		}
-	}
-	// Three quick probes, each sent by a call that waited for it: at
-	// most two waits per call.
-	for clk.Advance(time.Second); ; {
-		before := len(clk.waits())
-		_, err := c.Get(srv.URL)
-		if n := len(clk.waits()) - before; n > 2 {
-			t.Fatalf("one call waited %d times, want at most Retry.Max (2)", n)
-		}
-		if co := refusal(t, err); co.Until.Sub(clk.Now()) > 100*time.Millisecond {
-			break
-		}
-		if srv.hits.Load() > 100 {
-			t.Fatal("holds never grew")
-		}
-	}
-	before, slept := srv.hits.Load(), len(clk.waits())
-	for i := 0; i < 10; i++ {
-		_, err := c.Get(srv.URL)
-		refusal(t, err)
-	}
-	if srv.hits.Load() != before || len(clk.waits()) != slept {
-		t.Errorf("%d requests and %d waits for 10 calls refused during a long hold, want none", srv.hits.Load()-before, len(clk.waits())-slept)
+	// A host that answered everything goes down: its refused calls never
+	// wait, not even for its first quick probes (a blip's probes are no
+	// reason to keep every caller waiting in an outage). A degraded host
+	// goes down: its refused calls wait for its quick probes, at most
+	// Retry.Max times each. Once the holds grow past Retry.MinWait, both
+	// fail at once, even 5ms before the hold ends, and send nothing.
+	for _, degraded := range []bool{false, true} {
+		t.Run(fmt.Sprintf("degraded=%v", degraded), func(t *testing.T) {
+			srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+				if !degraded || n > 50 || n%5 == 0 {
+					w.WriteHeader(503)
+				}
+			})
+			clk := newFakeClock()
+			c := newClient(t, WithRetry(Retry{Max: 2}), withClock(clk), withRand(half),
+				WithBreaker(Breaker{ConsecutiveFailures: 5, ProbeInterval: 10 * time.Millisecond, Cooldown: time.Second}))
+			once := ContextWithPolicy(context.Background(), Policy{NoRetry: true})
+			for { // one request per call until the breaker opens
+				req, _ := http.NewRequestWithContext(once, http.MethodGet, srv.URL, nil)
+				resp, err := c.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				} else if errors.Is(err, ErrCircuitOpen) {
+					break
+				}
+				if srv.hits.Load() > 100 {
+					t.Fatal("never opened")
+				}
+			}
+			waited := 0
+			for i := 0; ; i++ {
+				before := len(clk.waits())
+				_, err := c.Get(srv.URL)
+				n := len(clk.waits()) - before
+				if n > 2 {
+					t.Fatalf("one call waited %d times, want at most Retry.Max (2)", n)
+				}
+				waited += n
+				var co *CircuitOpenError
+				if errors.As(err, &co) && co.Until.Sub(clk.Now()) > 100*time.Millisecond {
+					break
+				}
+				clk.Advance(time.Millisecond)
+				if i > 10000 {
+					t.Fatal("holds never grew")
+				}
+			}
+			if degraded && waited == 0 || !degraded && waited != 0 {
+				t.Errorf("refused calls waited %d times for the quick probes, want some only for the degraded host", waited)
+			}
+			before, slept := srv.hits.Load(), len(clk.waits())
+			for i := 0; i < 10; i++ {
+				_, err := c.Get(srv.URL)
+				refusal(t, err)
+			}
+			// Even 5ms before the long hold ends: the call fails at once.
+			_, err := c.Get(srv.URL)
+			clk.Advance(refusal(t, err).Until.Sub(clk.Now()) - 5*time.Millisecond)
+			_, err = c.Get(srv.URL)
+			refusal(t, err)
+			if srv.hits.Load() != before || len(clk.waits()) != slept {
+				t.Errorf("%d requests and %d waits for 12 calls refused during a long hold, want none", srv.hits.Load()-before, len(clk.waits())-slept)
+			}
+		})
 	}
 }
