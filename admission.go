@@ -31,16 +31,16 @@ package resilient
 //     next). The first few go after the shortest hold, ProbeInterval
 //     (10ms): 3 for a host that was healthy, 50 to 100 for one that was
 //     already failing a tenth of its calls or more, so that a degraded
-//     host is found alive again in a fraction of a second (fastProbes).
-//     A call refused while the next probe is that close waits for it
-//     rather than fail (waitForProbe, in retry.go).
-//     Then each goes after a hold of a quarter of the outage's age, from
-//     ProbeInterval to Cooldown (250ms), ±20% jitter (probeHold). A blip
-//     is probed within milliseconds; an outage of seconds costs about 4 probes a second, and
-//     its end is seen within a Cooldown. This is Envoy's outlier detection
-//     and Finagle's failure accrual, growing the hold, but in time rather
-//     than in counts: the hold never reaches 5 s, which in the old breaker
-//     lost a healed host 2.5 s of traffic on average. A server that said
+//     host is found alive again in a fraction of a second (fastProbes);
+//     meanwhile a call it refuses waits for the next quick probe rather
+//     than fail (waitForProbe, in retry.go). Then each probe goes after a
+//     hold of a quarter of the outage's age, from ProbeInterval to
+//     Cooldown (250ms), ±20% jitter (probeHold). A blip is probed within
+//     milliseconds; an outage of seconds costs about 4 probes a second,
+//     and its end is seen within a Cooldown. This is Envoy's outlier
+//     detection and Finagle's failure accrual, growing the hold, but in
+//     time rather than in counts: the hold never reaches 5 s, which in
+//     the old breaker lost a healed host 2.5 s of traffic on average. A server that said
 //     when to come back (Retry-After on the failure that opened the
 //     breaker, or on a failed probe) is held that long instead, up to
 //     Retry.MaxWait, as resilience4j's transitionToOpenAndWaitFor and

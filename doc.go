@@ -95,16 +95,18 @@
 //     A run of failures that is improbable at the host's recent success
 //     rate (25 in a row for a healthy host) opens its circuit breaker,
 //     which then refuses calls in microseconds with [ErrCircuitOpen]
-//     (a call that may be retried waits instead when the next probe is
-//     at most 20 ms away), sparing the server, and probes it after holds
-//     of a quarter of the outage's age, from 10 ms to 250 ms, or as long
-//     as its Retry-After asks. A successful probe closes it, and after an
-//     outage of a second or more traffic ramps from half to all within
-//     250 ms. In a total outage the server gets about 4% of a plain
-//     client's requests (4.4% in the scenario matrix); after it heals,
-//     the first call succeeds within about 100 ms and full traffic is
-//     back within about 400 ms (bench/SCENARIOS.md measures both side
-//     by side with a plain client);
+//     (but for a host that was already failing some calls: there a call
+//     that may be retried waits for the next quick probe, 10 ms away),
+//     sparing the server, and probes it after holds of a quarter of the
+//     outage's age, from 10 ms to 250 ms, or as long as its Retry-After
+//     asks. A successful probe closes it, and after an outage of a second
+//     or more traffic ramps from half to all within 250 ms. In a total
+//     outage the server gets about 4% of a plain client's requests (4.3%
+//     in the scenario matrix); after it heals, the first call succeeds
+//     within about 150 ms on average (the next probe is up to 300 ms
+//     away) and full traffic is back within about 400 ms
+//     (bench/SCENARIOS.md measures both side by side with a plain
+//     client);
 //   - turns a final 5xx, or a 429 after retries, into a [*StatusError] that
 //     keeps up to 64 KiB of the body ([WithErrorBodyLimit]); other 4xx
 //     responses come back as plain responses, so code that checks for 404
