@@ -269,6 +269,9 @@
 //     resilient.breaker.remote (opened by another instance). A call the
 //     breaker refused outright is a call span with no attempt under it,
 //     this event, and error.type resilient.circuit_open.
+//   - resilient.wait_for_probe: after such a refusal, the call waits
+//     resilient.wait_seconds for the breaker's next quick probe and tries
+//     again (a host that was already failing some calls; see Breaker).
 //   - resilient.retry_after_too_long: the server asked for
 //     resilient.retry_after_seconds, more than resilient.max_wait_seconds.
 //   - resilient.deadline_too_close: the next wait would cross the context

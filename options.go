@@ -99,8 +99,11 @@ var DefaultRetry = Retry{
 // outage's age, from ProbeInterval up to Cooldown, or as long as the
 // server's Retry-After asked, up to Retry.MaxWait. A successful probe
 // closes it; after an open of a second or more, the share of calls
-// admitted then grows from half to all over RampUp. The scenario matrix in bench/RESULTS.md measures these
-// defaults against a plain client; admission.go explains the choice.
+// admitted then grows from half to all over RampUp. While the breaker of a
+// host that was already failing some calls sends its quick probes, a call
+// it refuses waits for the next one (10 ms away) if it may be retried.
+// The scenario matrix in bench/RESULTS.md measures these defaults against
+// a plain client; admission.go explains the choice.
 type Breaker struct {
 	// FailureRatio also opens the breaker when failures / samples in
 	// Window reaches it, once there are MinRequests samples. 0 means 1:

@@ -191,9 +191,9 @@ func (c *call) next() bool {
 // be sent again; it sends nothing that admission does not let through, so
 // the host sees no more load; and it is bounded by Retry.Max and the
 // call's deadline. Otherwise a refused call fails in microseconds: when a
-// healthy host goes down (waiting for its 3 quick probes put 1% of the
-// calls refused in an 8 s outage at 12 ms instead of under 1 ms), once
-// the holds grow, and for a Retry-After or a ramp-up.
+// healthy host goes down (waiting for its 3 quick probes put the p99 of
+// the calls refused in an 8 s outage at 12 to 36 ms instead of under
+// 1 ms), once the holds grow, and for a Retry-After or a ramp-up.
 //
 // In the flapping scenario (500 ms down, 500 ms up) a call refused in the
 // last milliseconds of an outage now succeeds, where it failed in

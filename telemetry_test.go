@@ -755,3 +755,48 @@ func TestTelemetry_uncomparableTracerProvider(t *testing.T) {
 		t.Errorf("%d logical and %d attempt spans, want 2 and 2", len(logical), len(attempts))
 	}
 }
+
+func TestTelemetry_aCallThatWaitsForAProbeSaysSo(t *testing.T) {
+	// A degraded host (one call in five failed) fails 5 in a row and
+	// heals: the next call is refused, waits for the quick probe and
+	// succeeds. Its span shows the refusal, then the wait, then one
+	// attempt.
+	e := newTelEnv(t)
+	srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+		if n < 50 && n%5 == 0 || n > 50 && n <= 55 {
+			w.WriteHeader(503)
+		}
+	})
+	clk := newFakeClock()
+	c := e.client(t, WithRetry(Retry{Max: 3}), withClock(clk), withRand(half),
+		WithBreaker(Breaker{ConsecutiveFailures: 5, ProbeInterval: 10 * time.Millisecond, Cooldown: time.Second}))
+	once := ContextWithPolicy(context.Background(), Policy{NoRetry: true})
+	for srv.hits.Load() < 55 {
+		req, _ := http.NewRequestWithContext(once, http.MethodGet, srv.URL, nil)
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+		} else if errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("after %d requests: %v", srv.hits.Load(), err)
+		}
+	}
+	e.rec.Reset()
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("refused 10ms before the probe: %v, want it to wait and succeed", err)
+	}
+	resp.Body.Close()
+	logical, attempts := callSpans(e.rec)
+	if len(logical) != 1 || len(attempts) != 1 {
+		t.Fatalf("%d call spans and %d attempt spans, want 1 and 1", len(logical), len(attempts))
+	}
+	refused, waits := eventsNamed(logical[0], "resilient.circuit_open"), eventsNamed(logical[0], "resilient.wait_for_probe")
+	if len(refused) != 1 || len(waits) != 1 {
+		t.Fatalf("events %+v, want one resilient.circuit_open, then one resilient.wait_for_probe", logical[0].Events())
+	}
+	if v, _ := attrOf(waits[0].Attributes, "resilient.wait_seconds"); v.AsFloat64() != 0.01 {
+		t.Errorf("resilient.wait_seconds = %v, want 0.01", v.AsFloat64())
+	}
+	if v, _ := spanAttr(logical[0], "resilient.attempts"); v.AsInt64() != 1 {
+		t.Errorf("resilient.attempts = %v, want 1", v.AsInt64())
+	}
+}
