@@ -67,9 +67,10 @@ type expirer interface{ expire() }
 
 // spread returns a number that differs between objects alive at once, from
 // p's address, to pick one of a few counters or lists so that concurrent
-// calls seldom share a cache line. The low 7 bits, which are the same for
-// neighbours in memory, are dropped; a call (384 B) steps by 3, coprime
-// with the 8 and 16 counters and lists it picks from.
+// calls seldom share a cache line. The low 7 bits are dropped: objects of
+// one size class lie a multiple of their size apart, so that those bits
+// take few values. Calls (384 B) then step by 3, coprime with the 8
+// counters and 16 lists they pick from.
 func spread(p unsafe.Pointer) uint32 { return uint32(uintptr(p) >> 7) }
 
 func newWatchdog(d time.Duration) *watchdog { return &watchdog{d: d, base: time.Now()} }
