@@ -516,9 +516,9 @@ func (h *host) openError(now time.Time, reason string) *CircuitOpenError {
 // cancellation, nil (success) for anything else, 4xx included: the host
 // answered. A WithClassifier hook that disagrees with Classify decides
 // instead (hookVerdict).
-func verdict(c *call, resp *http.Response, err error) error {
+func verdict(c *call, resp *http.Response, err error, o Outcome) error {
 	if c.t.cfg.classify != nil {
-		if v, changed := c.hookVerdict(resp, err); changed {
+		if v, changed := c.hookVerdict(o, resp, err); changed {
 			return v
 		}
 	}

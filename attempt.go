@@ -26,8 +26,8 @@ func (c *call) attempt(r *http.Request) (*http.Response, error) {
 	}
 	c.refused = nil
 	c.attempts++
-	resp, err := c.sendAdmitted(r, done, nil)
-	c.last = result{resp: resp, err: err}
+	resp, o, err := c.sendAdmitted(r, done, nil)
+	c.last = classified(resp, err, o)
 	return resp, err
 }
 
@@ -42,14 +42,17 @@ func (c *call) refuse(r *http.Request, refusal *CircuitOpenError) (*http.Respons
 	return nil, refusal
 }
 
-// sendAdmitted sends an admitted attempt and reports its outcome to
-// admission. An attempt of a hedged group that was canceled because
-// another won is reported as neither success nor failure.
-func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) (*http.Response, error) {
+// sendAdmitted sends an admitted attempt, classifies its outcome (once:
+// the retry decision, the breaker and a hedged race all use this class)
+// and reports it to admission. An attempt of a hedged group that was
+// canceled because another won is reported as neither success nor
+// failure.
+func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) (*http.Response, Outcome, error) {
 	t, h := c.t, c.host
 	resp, err := t.send(c, r)
+	o := c.classify(resp, err)
 	if done != nil {
-		v := verdict(c, resp, err)
+		v := verdict(c, resp, err, o)
 		if err != nil && rn != nil && rn.lost() {
 			v = errExcluded
 		}
@@ -61,7 +64,7 @@ func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) (*http.R
 		h.observe(v)
 		done(v)
 	}
-	return resp, err
+	return resp, o, err
 }
 
 // admit asks the host's admission whether an attempt of c may go (see

@@ -44,16 +44,25 @@ type call struct {
 	failed     *failure          // the latest failed response, read for the final error
 	refused    *CircuitOpenError // admission refused the latest attempt; last is the one before
 	stop       error             // why retrying stopped early, if something other than the outcome stopped it
-	retryAfter time.Duration     // what the server asked for, last time it asked
 	redacted   string            // cached redacted URL
 	policy     *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
 	first      attemptCtx        // the first attempt's context, under a context-enforced attempt timeout (timeout.go)
 }
 
-// result is one attempt's outcome: a response or an error.
+// result is one attempt's outcome: a response or an error, and its class
+// (Classify, or the client's Classifier), found once when it came back.
+// known is false for a result made without an attempt (a body that could
+// not be replayed), which outcome classifies when asked.
 type result struct {
-	resp *http.Response
-	err  error
+	resp  *http.Response
+	err   error
+	known bool  // class holds the outcome's class
+	class uint8 // an Outcome, in a byte: the call stays in its size class
+}
+
+// classified returns the result of an attempt whose outcome is of class o.
+func classified(resp *http.Response, err error, o Outcome) result {
+	return result{resp: resp, err: err, known: true, class: uint8(o)}
 }
 
 // failure is a failed response kept for the final error after its body was

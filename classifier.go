@@ -29,11 +29,11 @@ import (
 // caller's response and the *StatusError see the whole body. Closing it
 // does nothing. It must not keep resp or its body, since reading a body
 // waits for the server: read only what the status says is worth reading.
-// It is called up to three times per attempt (the retry decision, the
-// breaker, and for a hedged call the race between attempts), from the
-// call's goroutine or, for a hedged call, from its attempts' goroutines at
-// once, never twice at once on one response; it must be quick and safe
-// for concurrent use.
+// It is called once per attempt sent, when its outcome comes back, and its
+// answer serves the retry decision, the breaker and a hedged call's race:
+// from the call's goroutine or, for a hedged call, from its attempts'
+// goroutines at once, never twice on one response; it must be quick and
+// safe for concurrent use.
 type Classifier func(resp *http.Response, err error) Outcome
 
 // WithClassifier makes the client classify outcomes with f instead of
@@ -54,9 +54,12 @@ func WithClassifier(f Classifier) Option {
 	})
 }
 
-// outcome classifies c's latest outcome, with the client's Classifier if it
-// has one.
+// outcome returns the class of c's latest outcome, found when it came back
+// (sendAdmitted), with the client's Classifier if it has one.
 func (c *call) outcome() Outcome {
+	if c.last.known {
+		return Outcome(c.last.class)
+	}
 	return c.classify(c.last.resp, c.last.err)
 }
 
@@ -70,15 +73,15 @@ func (c *call) classify(resp *http.Response, err error) Outcome {
 }
 
 // hookVerdict is the breaker's verdict on an attempt when the client has a
-// Classifier and it disagrees with Classify: errFailure when it makes the
-// outcome Retryable, nil (success) when it makes it anything else. changed
-// is false when the hook agrees, or for the caller's own cancellation,
-// which never counts: verdict then decides as without a hook.
-func (c *call) hookVerdict(resp *http.Response, err error) (v error, changed bool) {
+// Classifier and its class got disagrees with Classify: errFailure when it
+// makes the outcome Retryable, nil (success) when it makes it anything
+// else. changed is false when the hook agrees, or for the caller's own
+// cancellation, which never counts: verdict then decides as without a
+// hook.
+func (c *call) hookVerdict(got Outcome, resp *http.Response, err error) (v error, changed bool) {
 	if err != nil && c.Context.Err() != nil {
 		return nil, false
 	}
-	got := c.t.classifyWith(c.t.cfg.classify, resp, err)
 	if got == Classify(resp, err) {
 		return nil, false
 	}

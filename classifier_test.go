@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -27,7 +28,11 @@ func TestWithClassifier_makes409Retryable(t *testing.T) {
 	srv := newServer(t, status(409, body))
 	r := fast
 	r.Budget.Disabled = true
-	c := newClient(t, WithRetry(r), WithClassifier(retryConflict))
+	var calls atomic.Int64
+	c := newClient(t, WithRetry(r), WithClassifier(func(resp *http.Response, err error) Outcome {
+		calls.Add(1)
+		return retryConflict(resp, err)
+	}))
 	resp, err := c.Get(srv.URL)
 	if err != nil {
 		t.Fatalf("%v; want the final 409 as a response", err)
@@ -37,6 +42,10 @@ func TestWithClassifier_makes409Retryable(t *testing.T) {
 	}
 	if srv.hits.Load() != 4 {
 		t.Errorf("server saw %d attempts, want 4", srv.hits.Load())
+	}
+	// One answer per attempt serves the retry decision and the breaker.
+	if calls.Load() != 4 {
+		t.Errorf("the classifier ran %d times for 4 attempts, want 4", calls.Load())
 	}
 	// The breaker counts what the hook made retryable as failures.
 	if h := Hosts(c)[0]; h.Counts.TotalFailures != 4 || h.Counts.TotalSuccesses != 0 {

@@ -196,12 +196,13 @@ func attemptOf(ctx context.Context, c *call) (n int, hedge bool) {
 // run is one attempt of a hedged group. Its goroutine writes resp and err
 // before handing it to the owner.
 type run struct {
-	n      int
-	hedge  bool
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	resp   *http.Response
-	err    error
+	n       int
+	hedge   bool
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	resp    *http.Response
+	err     error
+	outcome Outcome // its class (sendAdmitted)
 }
 
 // lost reports whether the group canceled r because another attempt won.
@@ -278,11 +279,11 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 	if !ok {
 		// No hedge can go yet: one attempt, timed for the estimate.
 		c.attempts++
-		resp, err := c.sendAdmitted(r, done, nil)
-		if c.classify(resp, err) != Retryable {
+		resp, o, err := c.sendAdmitted(r, done, nil)
+		if o != Retryable {
 			est.Observe(clk.Now().Sub(start))
 		}
-		c.last = result{resp: resp, err: err}
+		c.last = classified(resp, err, o)
 		return resp, err
 	}
 
@@ -298,7 +299,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 		// returned, when the caller may change its request again.
 		ar := r.Clone(&hedgeRunCtx{Context: ctx, n: rn.n, hedge: hedge})
 		go func() {
-			rn.resp, rn.err = c.sendAdmitted(ar, done, rn)
+			rn.resp, rn.outcome, rn.err = c.sendAdmitted(ar, done, rn)
 			g.finished(rn)
 		}()
 	}
@@ -311,7 +312,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 		select {
 		case rn := <-g.results:
 			inflight--
-			retryable := c.classify(rn.resp, rn.err) == Retryable
+			retryable := rn.outcome == Retryable
 			if rn == primary {
 				if !retryable && !sampled {
 					est.Observe(clk.Now().Sub(start))
@@ -372,7 +373,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 	if res.hedge && win != nil {
 		t.tel.hedgeWon(c, c, res.n)
 	}
-	c.last = result{resp: res.resp, err: res.err}
+	c.last = classified(res.resp, res.err, res.outcome)
 	return res.resp, res.err
 }
 

@@ -152,9 +152,6 @@ func (c *call) next() bool {
 		deadline:    dl,
 		hostFailing: !c.skipBreaker && c.host.failing(),
 	}, now, t.cfg.rand())
-	if d.retryAfter > 0 {
-		c.retryAfter = d.retryAfter
-	}
 	if d.retry && c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
 		d = decision{stop: ErrRetryBudgetExhausted}
 	}
@@ -164,7 +161,7 @@ func (c *call) next() bool {
 		}
 		if d.stop != nil {
 			c.stop = d.stop
-			t.tel.stopped(c, c, d.stop)
+			t.tel.stopped(c, c, d.stop, d.retryAfter)
 		}
 		return false
 	}

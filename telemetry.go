@@ -288,8 +288,8 @@ func (t *telemetry) waitingForProbe(c *call, wait time.Duration) {
 }
 
 // stopped records why retrying stopped early, when a decision (not the
-// outcome) stopped it.
-func (t *telemetry) stopped(ctx context.Context, c *call, why error) {
+// outcome) stopped it; retryAfter is what the server asked for, if it did.
+func (t *telemetry) stopped(ctx context.Context, c *call, why error, retryAfter time.Duration) {
 	var co *CircuitOpenError
 	switch {
 	case why == ErrRetryBudgetExhausted:
@@ -297,8 +297,8 @@ func (t *telemetry) stopped(ctx context.Context, c *call, why error) {
 		c.event("resilient.retry_budget_exhausted", attribute.Int("resilient.attempt", c.attempts+1))
 	case why == ErrRetryAfterTooLong:
 		c.event("resilient.retry_after_too_long",
-			attribute.Float64("resilient.retry_after_seconds", c.retryAfter.Seconds()),
-			attribute.Float64("resilient.max_wait_seconds", t.cfg.retry.MaxWait.Seconds()))
+			attribute.Float64("resilient.retry_after_seconds", retryAfter.Seconds()),
+			attribute.Float64("resilient.max_wait_seconds", c.retryPolicy().MaxWait.Seconds()))
 	case why == ErrDeadline:
 		c.event("resilient.deadline_too_close", attribute.Int("resilient.attempt", c.attempts+1))
 	case why == ErrBodyNotReplayable:

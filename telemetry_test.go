@@ -800,3 +800,29 @@ func TestTelemetry_aCallThatWaitsForAProbeSaysSo(t *testing.T) {
 		t.Errorf("resilient.attempts = %v, want 1", v.AsInt64())
 	}
 }
+
+func TestTelemetry_aRetryAfterTooLongSaysWhatTheServerAskedFor(t *testing.T) {
+	e := newTelEnv(t)
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(503)
+	})
+	c := e.client(t, WithRetry(Retry{Max: 3, MaxWait: time.Second}))
+	if _, err := c.Get(srv.URL); !errors.Is(err, ErrRetryAfterTooLong) || srv.hits.Load() != 1 {
+		t.Fatalf("%v after %d attempts, want ErrRetryAfterTooLong after 1", err, srv.hits.Load())
+	}
+	logical, _ := callSpans(e.rec)
+	if len(logical) != 1 {
+		t.Fatalf("%d call spans, want 1", len(logical))
+	}
+	ev := eventsNamed(logical[0], "resilient.retry_after_too_long")
+	if len(ev) != 1 {
+		t.Fatalf("events %+v, want one resilient.retry_after_too_long", logical[0].Events())
+	}
+	if v, _ := attrOf(ev[0].Attributes, "resilient.retry_after_seconds"); v.AsFloat64() != 120 {
+		t.Errorf("resilient.retry_after_seconds = %v, want 120", v.AsFloat64())
+	}
+	if v, _ := attrOf(ev[0].Attributes, "resilient.max_wait_seconds"); v.AsFloat64() != 1 {
+		t.Errorf("resilient.max_wait_seconds = %v, want 1", v.AsFloat64())
+	}
+}
