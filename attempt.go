@@ -1,70 +1,72 @@
 package resilient
 
-// This file holds one attempt: admission decides whether it may go, it is
-// sent (through otelhttp when traced), bounded in time, its outcome is
-// reported to admission and recorded as the call's latest result.
+// This file holds one attempt: admission decides whether it may go; it is
+// sent (through otelhttp when traced), bounded by the attempt timeout; its
+// outcome is classified once, with the wait its server asked for, and
+// reported to admission.
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/resilient-http/resilient/internal/headers"
 )
 
-// attempt sends one attempt of c. r is the request to send: the caller's
-// with the call as context for the first attempt, go-retryablehttp's
-// rewound copy for the others. A refused attempt is not sent: its body is
-// closed, as http.RoundTripper requires, and the refusal returned.
-func (c *call) attempt(r *http.Request) (*http.Response, error) {
+// attempt sends one attempt of c, r being the request to send, and records
+// its outcome in c.last; a hedged call races several instead (hedge.go).
+// A refused attempt is not sent: its body is closed, as
+// http.RoundTripper requires, and the refusal recorded in c.refused.
+func (c *call) attempt(r *http.Request) {
 	if c.hedge != nil {
-		return c.hedged(r) // hedge.go
+		c.hedged(r) // hedge.go
+		return
 	}
 	done, refusal := c.admit()
 	if refusal != nil {
-		return c.refuse(r, refusal)
+		c.refuse(r, refusal)
+		return
 	}
 	c.refused = nil
 	c.attempts++
-	resp, o, err := c.sendAdmitted(r, done, nil)
-	c.last = classified(resp, err, o)
-	return resp, err
+	c.last = c.sendAdmitted(r, done, nil)
 }
 
 // refuse ends an attempt that admission refused: its body is closed, as
-// http.RoundTripper requires, and the refusal recorded and returned.
-func (c *call) refuse(r *http.Request, refusal *CircuitOpenError) (*http.Response, error) {
+// http.RoundTripper requires, and the refusal recorded.
+func (c *call) refuse(r *http.Request, refusal *CircuitOpenError) {
 	if r.Body != nil {
 		r.Body.Close()
 	}
 	c.refused = refusal
 	c.t.tel.refused(c, c, refusal)
-	return nil, refusal
 }
 
-// sendAdmitted sends an admitted attempt, classifies its outcome (once:
-// the retry decision, the breaker and a hedged race all use this class)
-// and reports it to admission. An attempt of a hedged group that was
-// canceled because another won is reported as neither success nor
-// failure.
-func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) (*http.Response, Outcome, error) {
-	t, h := c.t, c.host
+// sendAdmitted sends an admitted attempt and returns its result: the
+// outcome classified once (the retry decision, the breaker and a hedged
+// race all use this class), with the wait its server asked for, which is
+// reported to admission before the outcome, so that an open it causes
+// holds that long. An attempt of a hedged group that was canceled
+// because another won is reported as neither success nor failure.
+func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) result {
+	t := c.t
 	resp, err := t.send(c, r)
 	o := c.classify(resp, err)
+	res := result{resp: resp, err: err, known: true, class: o}
+	if resp != nil && (o != Success || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+		res.retryAfter, res.asked = headers.ServerDelay(resp.Header, t.cfg.clock.Now())
+	}
 	if done != nil {
 		v := verdict(c, resp, err, o)
 		if err != nil && rn != nil && rn.lost() {
 			v = errExcluded
 		}
-		if v == errFailure && resp != nil {
-			if d, ok := headers.ServerDelay(resp.Header, t.cfg.clock.Now()); ok {
-				h.noteServerWait(d)
-			}
+		if v == errFailure && res.asked {
+			c.host.noteServerWait(res.retryAfter)
 		}
-		h.observe(v)
+		c.host.observe(v)
 		done(v)
 	}
-	return resp, o, err
+	return res
 }
 
 // admit asks the host's admission whether an attempt of c may go (see
@@ -88,7 +90,7 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 	var resp *http.Response
 	var err error
 	if t.ctxTimeout > 0 {
-		resp, err = t.roundTripWithTimeout(c, next, r)
+		resp, err = t.roundTripWithTimeout(next, r)
 	} else {
 		resp, err = next.RoundTrip(r)
 		if err != nil && t.headerTimeout > 0 && strings.Contains(err.Error(), "timeout awaiting response headers") {
@@ -99,18 +101,4 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 		err = c.scrubErr(r, err) // decorate does it below otelhttp when traced
 	}
 	return resp, err
-}
-
-// attemptTransport is the transport of go-retryablehttp's inner client:
-// every retry goes through it to the call's attempt. It deliberately has
-// no CloseIdleConnections method, so that go-retryablehttp's call to it
-// after every failed call does not empty the connection pool.
-type attemptTransport struct{}
-
-func (attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	c := callFrom(r.Context())
-	if c == nil {
-		return nil, errors.New("resilient: attempt without a call context")
-	}
-	return c.attempt(r)
 }

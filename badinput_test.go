@@ -11,7 +11,7 @@ import (
 )
 
 func TestTransport_RoundTrip_rejectsBadInputWithClearErrors(t *testing.T) {
-	tr := NewTransport(nil).(*Transport)
+	tr := NewTransport(nil)
 	defer tr.Close()
 	noHost, _ := http.NewRequest(http.MethodGet, "http:///path", nil)
 	ftp, _ := http.NewRequest(http.MethodGet, "ftp://user:pw@example.com/file?token=t0k", nil)
@@ -187,7 +187,7 @@ func TestBackoff_isFullJitterCappedByMaxWait(t *testing.T) {
 
 func TestTransport_RoundTrip_scrubsSecretsQuotedByTheBaseTransport(t *testing.T) {
 	tr := NewTransport(urlQuotingTransport{}, WithRetry(Retry{Max: -1}))
-	defer tr.(*Transport).Close()
+	defer tr.Close()
 	c := &http.Client{Transport: tr}
 	_, err := c.Get("http://api.test/v1?id=7&token=tok-SECRET")
 	var te *TransportError

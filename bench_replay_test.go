@@ -45,12 +45,12 @@ func BenchmarkPUTReplay(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("size=%dKiB/client=resilient-getbody", size>>10), func(b *testing.B) {
 			t := NewTransport(&memTransport{})
-			defer t.(*Transport).Close()
+			defer t.Close()
 			run(b, &http.Client{Transport: t}, true)
 		})
 		b.Run(fmt.Sprintf("size=%dKiB/client=resilient-replay", size>>10), func(b *testing.B) {
 			t := NewTransport(&memTransport{})
-			defer t.(*Transport).Close()
+			defer t.Close()
 			run(b, &http.Client{Transport: t}, false)
 		})
 	}

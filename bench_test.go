@@ -16,19 +16,19 @@ func benchClients(b *testing.B, run func(b *testing.B, c *http.Client)) {
 	b.Run("client=bare", func(b *testing.B) { run(b, &http.Client{Transport: &memTransport{}}) })
 	b.Run("client=resilient", func(b *testing.B) {
 		t := NewTransport(&memTransport{})
-		defer t.(*Transport).Close()
+		defer t.Close()
 		run(b, &http.Client{Transport: t})
 	})
 	b.Run("client=resilient-header-timeout-by-base", func(b *testing.B) {
 		// What New gets: the attempt timeout enforced by its own
 		// *http.Transport's ResponseHeaderTimeout, at no per-request cost.
 		t := NewTransport(&memTransport{}, WithRetry(Retry{AttemptTimeout: -1}))
-		defer t.(*Transport).Close()
+		defer t.Close()
 		run(b, &http.Client{Transport: t})
 	})
 	b.Run("client=resilient-no-breaker", func(b *testing.B) {
 		t := NewTransport(&memTransport{}, WithBreaker(Breaker{Disabled: true}), WithRetry(Retry{Budget: RetryBudget{Disabled: true}}))
-		defer t.(*Transport).Close()
+		defer t.Close()
 		run(b, &http.Client{Transport: t})
 	})
 }
@@ -122,7 +122,7 @@ func BenchmarkGET500Loopback(b *testing.B) {
 func BenchmarkRefused(b *testing.B) {
 	base := &memTransport{code: 503}
 	t := NewTransport(base, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{ConsecutiveFailures: 1, ProbeInterval: time.Hour, Cooldown: time.Hour}))
-	defer t.(*Transport).Close()
+	defer t.Close()
 	c := &http.Client{Transport: t}
 	c.Get("http://down.test/")
 	if _, err := c.Get("http://down.test/"); !errors.Is(err, ErrCircuitOpen) {

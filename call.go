@@ -2,33 +2,33 @@ package resilient
 
 // This file holds the state of one logical request (a call): what the
 // attempts, the retry decision and the final shaping share. A call is
-// written by one goroutine at a time: RoundTrip's, then go-retryablehttp's
-// loop, which runs on that same goroutine.
+// written by one goroutine, RoundTrip's; a hedged attempt's goroutines
+// write only their own run (hedge.go).
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"time"
-	"unsafe"
 
-	"github.com/hashicorp/go-retryablehttp"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/resilient-http/resilient/internal/body"
 )
 
-// call is the state of one logical request. It is itself the context of
-// every attempt: embedding the caller's context and answering
-// Value(callKey{}) with itself lets go-retryablehttp's hooks, which see
-// only the context, find it, and saves an allocation per request.
+// call is the state of one logical request. It is the context of the
+// attempts that carry one: the caller's context (plus the logical span
+// and WithTimeout's deadline), answering Value(callKey{}) with the call,
+// so that decorate, below otelhttp, finds the call of the attempt it
+// sends.
 type call struct {
 	context.Context // the caller's, plus the logical span when traced
 
 	t            *Transport
 	req          *http.Request // the caller's request; never modified
-	rr           retryablehttp.Request
 	method       string
 	host         *host
 	replay       *replayer // sends a body without GetBody again; nil for others
-	started      int64     // the call's start on the attempt watchdog's clock; 0: read it at the first attempt
 	idempotent   bool
 	replayable   bool
 	instrumented bool
@@ -46,31 +46,30 @@ type call struct {
 	stop       error             // why retrying stopped early, if something other than the outcome stopped it
 	redacted   string            // cached redacted URL
 	policy     *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
-	first      attemptCtx        // the first attempt's context, under a context-enforced attempt timeout (timeout.go)
 }
 
-// result is one attempt's outcome: a response or an error, and its class
-// (Classify, or the client's Classifier), found once when it came back.
-// known is false for a result made without an attempt (a body that could
-// not be replayed), which outcome classifies when asked.
+// result is one attempt's outcome: a response or an error, its class
+// (Classify, or the client's Classifier) and the wait its server asked
+// for (Retry-After, RateLimit), each found once when it came back. known
+// is false for a result made without an attempt (a body that could not be
+// sent again), which outcome classifies when asked.
 type result struct {
-	resp  *http.Response
-	err   error
-	known bool  // class holds the outcome's class
-	class uint8 // an Outcome, in a byte: the call stays in its size class
-}
-
-// classified returns the result of an attempt whose outcome is of class o.
-func classified(resp *http.Response, err error, o Outcome) result {
-	return result{resp: resp, err: err, known: true, class: uint8(o)}
+	resp       *http.Response
+	err        error
+	retryAfter time.Duration // what the server asked to wait; valid when asked
+	asked      bool
+	known      bool // class holds the outcome's class
+	class      Outcome
 }
 
 // failure is a failed response kept for the final error after its body was
-// read (bounded) and its connection freed.
+// read (bounded) and its connection freed, with what its server asked.
 type failure struct {
-	resp      *http.Response
-	body      []byte
-	truncated bool
+	resp       *http.Response
+	body       []byte
+	truncated  bool
+	retryAfter time.Duration
+	asked      bool
 }
 
 type callKey struct{}
@@ -104,17 +103,31 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		c.replay = newReplayer(req, t.cfg.replayMax)
 	}
 	c.hedge = t.hedgeFor(c)
-	if t.watch != nil && t.realTime {
-		c.started = t.watch.at(now) // the first attempt's start, without reading the clock again
-	}
 	if c.host.budget != nil {
-		c.host.budget.Call(now.UnixNano(), spread(unsafe.Pointer(c)))
+		c.host.budget.Call(now.UnixNano(), rand.Uint32())
 	}
 	if t.tel.instrumented(c.Context) {
 		c.instrumented = true
 		c.Context, c.span = t.tel.startCall(c.Context, c)
 	}
 	return c
+}
+
+// firstRequest returns the request of c's first attempt: the caller's,
+// carrying the call as its context only where the base must see the
+// call's span or deadline, or decorate the call itself, or where the body
+// is replaced by the replay copy, or the attempt hedged (each hedged
+// attempt's context derives from it). Otherwise the caller's request goes
+// as it is, one allocation less.
+func (c *call) firstRequest() *http.Request {
+	r := c.req
+	if c.replay != nil || c.hedge != nil || c.instrumented || c.cancel != nil {
+		r = r.WithContext(c)
+	}
+	if c.replay != nil {
+		r.Body = c.replay.first()
+	}
+	return r
 }
 
 // Value answers callKey with the call itself.
@@ -157,9 +170,17 @@ func (c *call) keep() {
 	if resp == nil {
 		return
 	}
-	b, truncated := c.t.keepBody(resp)
+	c.failed = c.t.keepFailure(c.last)
 	resp.Body = http.NoBody
-	c.failed = &failure{resp: resp, body: b, truncated: truncated}
+}
+
+// keepFailure reads the body of last's response for the final error, up to
+// the error-body limit and bounded by bodyReadTimeout, drains (bounded)
+// and closes it.
+func (t *Transport) keepFailure(last result) *failure {
+	resp := last.resp
+	b, truncated, _ := body.Keep(resp.Body, resp.ContentLength, t.cfg.bodyLimit, drainLimit, bodyReadTimeout)
+	return &failure{resp: resp, body: b, truncated: truncated, retryAfter: last.retryAfter, asked: last.asked}
 }
 
 // Bounds on reading bodies that are not the caller's.

@@ -48,8 +48,10 @@ type BreakerChange struct {
 	From, To BreakerState // the states before and after
 	// Counts are the breaker's counts just before the change, the outcome
 	// that caused it included: for an open from closed, the counts that
-	// tripped it; for the end of a probe, the probes' outcomes. Zero when
-	// leaving the open state, where nothing is counted.
+	// tripped it (for an open from another instance, the local counts and
+	// the one failure that applied it); for the end of a probe, the
+	// probes' outcomes. Zero when leaving the open state, where nothing is
+	// counted.
 	Counts BreakerCounts
 	At     time.Time // when the change happened
 	Remote bool      // the change applies an open published by another instance (WithSharedBreakers)
@@ -158,7 +160,7 @@ func (d *dispatcher) breakerChanged(h *host, from, to gobreaker.State, now time.
 		return
 	}
 	ev := BreakerChange{Host: h.name, From: BreakerState(from), To: BreakerState(to), At: now,
-		Counts: h.countsBefore(from, to), Remote: h.remoteTrip.Load()}
+		Counts: h.countsBefore(from, to), Remote: h.shared.remoteTrip.Load()}
 	f := d.onBreaker
 	d.post(func() { f(ev) })
 }
@@ -170,9 +172,9 @@ func (h *host) countsBefore(from, to gobreaker.State) BreakerCounts {
 	var c gobreaker.Counts
 	switch from {
 	case gobreaker.StateClosed:
-		c = h.tripCounts
+		c = h.br.tripCounts
 	case gobreaker.StateHalfOpen:
-		if p := h.probeCounts.Load(); p != nil {
+		if p := h.br.probeCounts.Load(); p != nil {
 			c = *p
 		}
 		switch to {
@@ -187,7 +189,7 @@ func (h *host) countsBefore(from, to gobreaker.State) BreakerCounts {
 		}
 	}
 	if to == gobreaker.StateHalfOpen {
-		h.probeCounts.Store(nil)
+		h.br.probeCounts.Store(nil)
 	}
 	return countsOf(c)
 }
@@ -196,8 +198,8 @@ func (h *host) countsBefore(from, to gobreaker.State) BreakerCounts {
 // outcome, for countsBefore; only when someone listens.
 func (h *host) noteProbe() {
 	if d := h.t.events; d != nil && d.onBreaker != nil {
-		c := h.cb.Counts()
-		h.probeCounts.Store(&c)
+		c := h.br.cb.Counts()
+		h.br.probeCounts.Store(&c)
 	}
 }
 

@@ -163,11 +163,11 @@ func TestDispatcher_noGoroutineLeftWithoutClose(t *testing.T) {
 func TestWithOnBreakerChange_remoteOpen(t *testing.T) {
 	clk := newFakeClock()
 	onChange, changes := collect[BreakerChange](t)
-	rt := NewTransport(&memTransport{}, WithBreaker(probing), withClock(clk), withRand(half), WithOnBreakerChange(onChange)).(*Transport)
+	rt := NewTransport(&memTransport{}, WithBreaker(probing), withClock(clk), withRand(half), WithOnBreakerChange(onChange))
 	defer rt.Close()
 	rt.remoteEvent(BreakerEvent{Host: "http://api.test:80", Open: true, Until: clk.Now().Add(time.Second)})
 	want := BreakerChange{Host: "http://api.test:80", From: BreakerClosed, To: BreakerOpen, At: clk.Now(), Remote: true,
-		Counts: BreakerCounts{Requests: 5, TotalFailures: 5, ConsecutiveFailures: 5}}
+		Counts: BreakerCounts{Requests: 1, TotalFailures: 1, ConsecutiveFailures: 1}} // the failure that applied it
 	if got := changes(1)[0]; got != want {
 		t.Errorf("change %+v\nwant   %+v", got, want)
 	}

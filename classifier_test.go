@@ -154,7 +154,7 @@ func TestWithClassifier_retriesAnError(t *testing.T) {
 				return (&memTransport{}).RoundTrip(r)
 			})
 			rt := NewTransport(base, append(tc.opts, WithRetry(fast))...)
-			defer rt.(*Transport).Close()
+			defer rt.Close()
 			req := must[*http.Request](t)(http.NewRequest(http.MethodGet, "http://orders.internal/", nil))
 			resp, err := rt.RoundTrip(req)
 			if err == nil {

@@ -1,11 +1,14 @@
 package resilient
 
-// This file holds the Transport's clock. Every decision that depends on
-// time reads it: the retry decision and its wait, admission (open times,
-// probes, ramp-up), the retry budget and the host registry. Tests inject a
-// virtual clock with withClock, so that a test of a five-second wait says
-// "five seconds" and takes none. gobreaker keeps its own time.Now for its
-// rolling window; nothing of ours depends on that window's timing.
+// This file holds the Transport's clock. The retry decision and its wait,
+// admission (holds, probes, ramp-up), the retry budget, the host registry,
+// the hedge delay and the attempt timeout over a caller's transport read
+// it. Tests inject a virtual clock with withClock, so that a test of a
+// five-second wait says "five seconds" and takes none. What does not read
+// it: gobreaker, which keeps its own time.Now (nothing of ours depends on
+// its timing: its open ends at once, and its counts have no interval);
+// WithTimeout's deadline, a context.WithTimeout; the transport's
+// ResponseHeaderTimeout; and the bounded read of an error body.
 
 import (
 	"context"
@@ -22,7 +25,14 @@ type clock interface {
 	// Timer returns a channel that receives once d has passed, and a
 	// function that stops it (the hedge delay, hedge.go).
 	Timer(d time.Duration) (<-chan time.Time, func() bool)
+	// AfterFunc calls f in its own goroutine once d has passed, unless
+	// stopped first (the attempt timeout, timeout.go).
+	AfterFunc(d time.Duration, f func()) stopper
 }
+
+// stopper stops a timer, and reports whether it did so before the timer
+// fired; *time.Timer is one.
+type stopper interface{ Stop() bool }
 
 // realClock is the wall clock.
 type realClock struct{}
@@ -47,6 +57,8 @@ func (realClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
 	t := time.NewTimer(d)
 	return t.C, t.Stop
 }
+
+func (realClock) AfterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
 
 // withClock replaces the clock; for tests.
 func withClock(c clock) Option {

@@ -61,8 +61,7 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 		return resp, nil
 	}
 	if !kept {
-		b, truncated := t.keepBody(resp)
-		f = &failure{resp: resp, body: b, truncated: truncated}
+		f = t.keepFailure(last)
 	}
 	se := c.statusError(f, c.stop)
 	return t.fail(c, se.StatusCode, se)
@@ -94,8 +93,8 @@ func (c *call) statusError(f *failure, stop error) *StatusError {
 		Attempts:   c.attempts,
 		Stop:       stop,
 	}
-	if d, ok := headers.ServerDelay(resp.Header, c.t.cfg.clock.Now()); ok {
-		e.RetryAfter = d
+	if f.asked {
+		e.RetryAfter = f.retryAfter
 	}
 	if e.Status == "" {
 		e.Status = http.StatusText(resp.StatusCode)

@@ -124,7 +124,7 @@ func FuzzStatusError(f *testing.F) {
 	f.Add(uint16(2), strings.Repeat("x", 1000), "application/problem+json; charset", "", "1e12", []byte(`{"title":"`+strings.Repeat("é", 300)+`"}`))
 	codes := []int{500, 502, 503, 504, 429, 501, 505, 599}
 	tr := NewTransport(fuzzTransport{}, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{Disabled: true}),
-		WithErrorBodyLimit(fuzzBodyLimit)).(*Transport)
+		WithErrorBodyLimit(fuzzBodyLimit))
 	defer tr.Close()
 	const secret = "S3CR3TT0K3N"
 	f.Fuzz(func(t *testing.T, code uint16, reason, contentType, requestID, retryAfter string, body []byte) {

@@ -196,13 +196,11 @@ func attemptOf(ctx context.Context, c *call) (n int, hedge bool) {
 // run is one attempt of a hedged group. Its goroutine writes resp and err
 // before handing it to the owner.
 type run struct {
-	n       int
-	hedge   bool
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	resp    *http.Response
-	err     error
-	outcome Outcome // its class (sendAdmitted)
+	n      int
+	hedge  bool
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	res    result // its outcome (sendAdmitted)
 }
 
 // lost reports whether the group canceled r because another attempt won.
@@ -212,8 +210,8 @@ func (r *run) lost() bool { return context.Cause(r.ctx) == errHedgeLost }
 // amount of it so that its connection returns to the pool, and cancels
 // its context.
 func (r *run) discard() {
-	if r.resp != nil {
-		body.Keep(r.resp.Body, r.resp.ContentLength, 0, drainLimit, bodyReadTimeout)
+	if resp := r.res.resp; resp != nil {
+		body.Keep(resp.Body, resp.ContentLength, 0, drainLimit, bodyReadTimeout)
 	}
 	r.cancel(errHedgeLost)
 }
@@ -259,14 +257,15 @@ func (g *group) settle() {
 
 // hedged takes the place of attempt for a hedged call: it sends r, and
 // hedges after the delay while no answer has come, as Hedging describes.
-// What it returns, and records in c, is the winner's outcome, as attempt
-// does for a single attempt; a call whose attempts all failed gets the
-// last failure, for next to retry or report.
-func (c *call) hedged(r *http.Request) (*http.Response, error) {
+// It records in c the winner's outcome, as attempt does for a single
+// attempt; a call whose attempts all failed gets the last failure, for
+// the loop to retry or report.
+func (c *call) hedged(r *http.Request) {
 	t, h, p := c.t, c.host, c.hedge
 	done, refusal := c.admit()
 	if refusal != nil {
-		return c.refuse(r, refusal)
+		c.refuse(r, refusal)
+		return
 	}
 	c.refused = nil
 	clk := t.cfg.clock
@@ -279,12 +278,11 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 	if !ok {
 		// No hedge can go yet: one attempt, timed for the estimate.
 		c.attempts++
-		resp, o, err := c.sendAdmitted(r, done, nil)
-		if o != Retryable {
+		c.last = c.sendAdmitted(r, done, nil)
+		if c.last.class != Retryable {
 			est.Observe(clk.Now().Sub(start))
 		}
-		c.last = classified(resp, err, o)
-		return resp, err
+		return
 	}
 
 	c.url() // a cache that attempts running at once would each fill
@@ -299,7 +297,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 		// returned, when the caller may change its request again.
 		ar := r.Clone(&hedgeRunCtx{Context: ctx, n: rn.n, hedge: hedge})
 		go func() {
-			rn.resp, rn.outcome, rn.err = c.sendAdmitted(ar, done, rn)
+			rn.res = c.sendAdmitted(ar, done, rn)
 			g.finished(rn)
 		}()
 	}
@@ -312,7 +310,7 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 		select {
 		case rn := <-g.results:
 			inflight--
-			retryable := rn.outcome == Retryable
+			retryable := rn.res.class == Retryable
 			if rn == primary {
 				if !retryable && !sampled {
 					est.Observe(clk.Now().Sub(start))
@@ -364,17 +362,16 @@ func (c *call) hedged(r *http.Request) (*http.Response, error) {
 	if failed != nil && failed != res {
 		go failed.discard() // not on the winner's path
 	}
-	if res.resp != nil {
+	if resp := res.res.resp; resp != nil {
 		// The winner's context lives until its body is closed.
-		res.resp.Body = &cancelOnClose{ReadCloser: res.resp.Body, cancel: res.cancel}
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: res.cancel}
 	} else {
 		res.cancel(nil)
 	}
 	if res.hedge && win != nil {
 		t.tel.hedgeWon(c, c, res.n)
 	}
-	c.last = classified(res.resp, res.err, res.outcome)
-	return res.resp, res.err
+	c.last = res.res
 }
 
 // hedgeRequest prepares a hedge of r: it must fit in the host's retry

@@ -570,7 +570,7 @@ func BenchmarkGETHedged(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			t := NewTransport(&memTransport{}, tc.opts...)
-			defer t.(*Transport).Close()
+			defer t.Close()
 			c := &http.Client{Transport: t}
 			req, _ := http.NewRequest(http.MethodGet, "http://api.test/orders/42", nil)
 			benchDo(b, c, req)

@@ -142,7 +142,29 @@ type fakeClock struct {
 type fakeTimer struct {
 	at      time.Time
 	c       chan time.Time
+	f       func() // AfterFunc's; nil for a Timer
 	stopped bool
+	clock   *fakeClock
+}
+
+// Stop stops an AfterFunc timer, and reports whether it had not fired.
+func (ft *fakeTimer) Stop() bool {
+	ft.clock.mu.Lock()
+	defer ft.clock.mu.Unlock()
+	was := !ft.stopped
+	ft.stopped = true
+	return was
+}
+
+// AfterFunc calls f, in its own goroutine, when Advance or Sleep moves the
+// clock past d from now.
+func (f *fakeClock) AfterFunc(d time.Duration, fn func()) stopper {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ft := &fakeTimer{at: f.now.Add(d), f: fn, clock: f}
+	f.timers = append(f.timers, ft)
+	f.fireLocked()
+	return ft
 }
 
 func newFakeClock() *fakeClock {
@@ -194,7 +216,11 @@ func (f *fakeClock) fireLocked() {
 		case ft.stopped:
 		case !f.now.Before(ft.at):
 			ft.stopped = true
-			ft.c <- f.now
+			if ft.f != nil {
+				go ft.f()
+			} else {
+				ft.c <- f.now
+			}
 		default:
 			kept = append(kept, ft)
 		}

@@ -1,9 +1,9 @@
 package resilient
 
-// This file holds the registry of hosts: one entry per scheme+host+port
-// that a Transport has called, with its admission state and retry budget
-// (host, in admission.go). The registry is bounded: idle hosts are evicted
-// after Breaker.IdleTTL, and the least recently used one when it is full.
+// This file holds the per-host state (host) and the registry of hosts:
+// one entry per scheme+host+port that a Transport has called. The
+// registry is bounded: idle hosts are evicted after Breaker.IdleTTL, and
+// the least recently used one when it is full.
 
 import (
 	"maps"
@@ -12,7 +12,43 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/resilient-http/resilient/internal/budget"
 )
+
+// host is what a Transport keeps per scheme+host+port, in parts: its
+// breaker and admission (breaker.go), its retry budget (internal/budget),
+// its latency estimate for hedging (hedge.go) and its part in a fleet's
+// shared admission (share.go). It is safe for concurrent use.
+type host struct {
+	t    *Transport
+	key  hostKey
+	name string // key.String(), computed once
+	// authority is key.authority(): a URL.Host that names this host as
+	// is (registry.find).
+	authority string
+	attrs     attribute.Set // metric attributes: server.address, server.port, url.scheme
+	lastUsed  atomic.Int64  // unix nanos
+
+	br      *breaker       // nil when breakers are disabled
+	budget  *budget.Budget // nil when the budget is disabled or retries are off
+	latency hostLatency
+	shared  sharing
+}
+
+// newHost builds the state of host k.
+func (t *Transport) newHost(k hostKey) *host {
+	h := &host{t: t, key: k, name: k.String(), authority: k.authority()}
+	h.br = h.newBreaker()
+	r := t.cfg.retry
+	if !r.Budget.Disabled && r.Max > 0 {
+		h.budget = budget.New(r.Budget.Ratio, r.Budget.MinRetries, r.Budget.Window)
+	}
+	t.tel.hostAdded(h)
+	return h
+}
 
 // hostKey names the host an admission state and a budget guard. Its fields
 // are substrings of the request URL, so building it allocates nothing.

@@ -33,7 +33,7 @@ func TestRegistry_aURLWrittenAsTheHostsAuthorityFindsItsHost(t *testing.T) {
 		}
 	}
 
-	tr := NewTransport(&memTransport{}).(*Transport)
+	tr := NewTransport(&memTransport{})
 	defer tr.Close()
 	now := time.Now()
 	parse := func(s string) *url.URL { u, _ := url.Parse(s); return u }

@@ -202,7 +202,7 @@ func BenchmarkPolicy(b *testing.B) {
 	} {
 		b.Run("policy="+tc.name, func(b *testing.B) {
 			t := NewTransport(&memTransport{}, tc.opts...)
-			defer t.(*Transport).Close()
+			defer t.Close()
 			c := &http.Client{Transport: t}
 			req, _ := http.NewRequestWithContext(tc.ctx, http.MethodGet, "http://api.test/orders/42", nil)
 			benchDo(b, c, req)

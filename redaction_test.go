@@ -108,7 +108,7 @@ func TestTelemetry_spansAndLogsCarryNoSecrets(t *testing.T) {
 				WithRetry(Retry{Max: 2}), withRand(func() float64 { return 0 }),
 			}
 			rt := NewTransport(tc.base, opts...)
-			t.Cleanup(func() { rt.(*Transport).Close() })
+			t.Cleanup(func() { rt.Close() })
 			c := &http.Client{Transport: rt}
 
 			req := secretRequest(t, tc.addr(t))
@@ -153,7 +153,7 @@ func TestTelemetry_spansAndLogsCarryNoSecrets(t *testing.T) {
 }
 
 func TestCall_scrub(t *testing.T) {
-	tr := NewTransport(nil).(*Transport)
+	tr := NewTransport(nil)
 	defer tr.Close()
 	req := secretRequest(t, "http://api.example.test")
 	c := &call{t: tr, req: req}

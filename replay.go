@@ -117,22 +117,9 @@ func (r *replayer) wait(ctx context.Context) error {
 // ready reports whether the body can be sent again, once the transport is
 // done with the latest attempt's body: when it is within the limit, or
 // when nothing of it was read (a refused connection). It is false when
-// ctx ended first.
+// ctx ended first. The loop asks it only once decide would retry.
 func (r *replayer) ready(ctx context.Context) bool {
 	return r.wait(ctx) == nil && (!r.over || r.n == 0)
-}
-
-// bodyReady reports whether c's body, which has no GetBody, can be sent
-// again after a retryable outcome. That is known once the transport is
-// done with the latest attempt's body, so it waits for that (until the
-// call's context ends), but only when the outcome would otherwise be
-// retried: not after the last attempt allowed, nor for a request that is
-// not idempotent and reached the server.
-func (c *call) bodyReady() bool {
-	if c.attempts-int(c.hedges) > c.retryPolicy().Max || !c.idempotent && (c.last.err == nil || !neverSent(c.last.err)) {
-		return false // decide stops for these before it asks about the body
-	}
-	return c.replay.ready(c.Context)
 }
 
 // rewind returns the body of the next attempt: the copy, then the rest of

@@ -319,7 +319,7 @@ func TestTransport_newCall_copiesOnlyBodiesWithoutGetBody(t *testing.T) {
 		{name: "no GetBody, retries off", body: &sdkBody{Reader: strings.NewReader("x")}, opts: []Option{WithRetry(Retry{Max: -1})}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := NewTransport(&memTransport{}, tc.opts...).(*Transport)
+			tr := NewTransport(&memTransport{}, tc.opts...)
 			defer tr.Close()
 			req := must[*http.Request](t)(http.NewRequest(http.MethodPut, "http://api.test/x", tc.body))
 			if c := tr.newCall(req, tr.cfg.clock.Now()); (c.replay != nil) != tc.wants {

@@ -1,21 +1,138 @@
 package resilient
 
-// This file holds the retry policy: Backoff, decide (a pure function from
-// an attempt's outcome and the call's facts to "retry after d" or "stop,
-// and why"), and next, the step after each attempt that applies the
-// decision: it spends the retry budget, keeps the failed response for the
-// final error, and waits.
+// This file holds the retry loop and the retry decision: loop, the one
+// loop that sends every attempt of a call, the first included; decide, a
+// pure function from an attempt's outcome and the call's facts to "retry
+// after d" or "stop, and why"; and Backoff.
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"time"
 
 	"github.com/resilient-http/resilient/internal/body"
-	"github.com/resilient-http/resilient/internal/headers"
 )
+
+// loop sends the attempts of c, r being the first, until one ends the
+// call. Each turn:
+//
+//  1. admit and send (attempt.go): the outcome is classified once, with
+//     the wait its server asked for, and reported to the host's breaker;
+//  2. decide whether to go again (decide, pure), after a retryable
+//     failure or a refusal that a quick probe may soon lift;
+//  3. spend one retry from the host's budget;
+//  4. keep the failed response for the final error;
+//  5. wait, on the Transport's clock, ending with the call's context;
+//  6. rewind the body for the next attempt.
+//
+// The outcome is left in c for finish (finish.go).
+func (t *Transport) loop(c *call, r *http.Request) {
+	for {
+		c.attempt(r)
+		if c.refused == nil && (c.last.class != Retryable || c.Context.Err() != nil) {
+			// Most calls end here, and need neither the clock, the
+			// deadline nor a random draw.
+			return
+		}
+		now := t.cfg.clock.Now()
+		d := decide(c.retryPolicy(), c.last, c.facts(), now, t.cfg.rand())
+		if d.retry && !d.probe {
+			if c.replay != nil && !c.replay.ready(c.Context) {
+				if c.Context.Err() != nil {
+					return
+				}
+				d = decision{stop: ErrBodyNotReplayable}
+			} else if c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
+				d = decision{stop: ErrRetryBudgetExhausted}
+			}
+		}
+		if !d.retry {
+			c.stopped(d, now)
+			return
+		}
+		if d.probe {
+			c.probeWaits++
+			t.tel.waitingForProbe(c, d.wait)
+		} else {
+			c.keep()
+			t.tel.retrying(c, c, d.wait, reason(c.last))
+			if t.events != nil {
+				t.events.retrying(c, d.wait)
+			}
+		}
+		if !t.cfg.clock.Sleep(c.Context, d.wait) {
+			c.stop = c.Context.Err()
+			return
+		}
+		var err error
+		if r, err = c.rewind(r); err != nil {
+			c.last = result{err: err}
+			return
+		}
+	}
+}
+
+// facts gathers what decide needs to know of c besides its latest outcome.
+func (c *call) facts() facts {
+	dl, _ := c.Context.Deadline()
+	f := facts{
+		outcome:    c.outcome(),
+		attempts:   c.attempts - int(c.hedges),
+		idempotent: c.idempotent,
+		replayable: c.replayable || c.replay != nil, // a copy's readiness is known later (loop)
+		deadline:   dl,
+		refused:    c.refused,
+		probeWaits: c.probeWaits,
+	}
+	if !c.skipBreaker {
+		f.hostFailing = c.host.failing()
+		f.probing = c.refused != nil && c.host.probingDegraded()
+		f.probeInterval = c.t.cfg.breaker.ProbeInterval
+	}
+	return f
+}
+
+// stopped records why c stops going again, when something other than the
+// outcome itself stopped it.
+func (c *call) stopped(d decision, now time.Time) {
+	if c.refused != nil {
+		c.stop = c.refused
+		return
+	}
+	if d.stop == errHostFailing {
+		d.stop = c.host.openError(now, "")
+	}
+	if d.stop != nil {
+		c.stop = d.stop
+		c.t.tel.stopped(c, c, d.stop, d.retryAfter)
+	}
+}
+
+// rewind returns the request of c's next attempt: a fresh shallow copy of
+// r (the transport may still be closing r's body), with the body sent
+// again from GetBody or the replay copy.
+func (c *call) rewind(r *http.Request) (*http.Request, error) {
+	next := *r
+	if b := c.req.Body; b == nil || b == http.NoBody {
+		return &next, nil
+	}
+	if c.replay != nil {
+		b, err := c.replay.rewind(c)
+		if err != nil {
+			return nil, err
+		}
+		next.Body = b
+		return &next, nil
+	}
+	b, err := c.req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("resilient: cannot send the request body again, GetBody failed: %w", err)
+	}
+	next.Body = b
+	return &next, nil
+}
 
 // Backoff returns the wait before retry number n (0 for the first retry):
 // "full jitter" exponential backoff, a uniform draw below
@@ -41,13 +158,22 @@ type facts struct {
 	replayable  bool      // the body can be sent again
 	deadline    time.Time // the call's deadline; zero for none
 	hostFailing bool      // the host's admission refuses calls now
+
+	// For an attempt that admission refused (refused not nil):
+	refused       *CircuitOpenError
+	probeWaits    int           // waits for a probe so far
+	probing       bool          // the breaker sends a degraded host's quick probes (probingDegraded)
+	probeInterval time.Duration // Breaker.ProbeInterval
 }
 
-// decision is what decide concludes: retry after wait, or stop. stop says
-// why retrying stopped early; it is nil when the outcome itself ends the
-// call (success, a permanent failure, retries used up).
+// decision is what decide concludes: go again after wait, or stop. stop
+// says why retrying stopped early; it is nil when the outcome itself ends
+// the call (success, a permanent failure, retries used up). probe is set
+// when the attempt was refused and the wait is for the breaker's next
+// probe: that attempt was never sent, so it spends no retry.
 type decision struct {
 	retry      bool
+	probe      bool
 	wait       time.Duration
 	retryAfter time.Duration // what the server asked for, when it asked
 	stop       error
@@ -69,8 +195,12 @@ const deadlineMargin = 10 * time.Millisecond
 // else a jittered backoff; it stops early, with a reason, when the server
 // asks for longer than MaxWait, when the wait would leave no time before
 // the deadline, when the body cannot be sent again, or when the host is
-// failing.
+// failing. An attempt that admission refused goes again only to meet a
+// quick probe (waitForProbe).
 func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision {
+	if f.refused != nil {
+		return waitForProbe(p, f, now)
+	}
 	if f.outcome != Retryable || f.attempts > p.Max {
 		return decision{}
 	}
@@ -81,22 +211,18 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 		return decision{stop: ErrBodyNotReplayable}
 	}
 	var d decision
-	asked := false
-	if last.resp != nil {
-		if w, ok := headers.ServerDelay(last.resp.Header, now); ok {
-			d.retryAfter, d.wait, asked = w, w, true
-			if w > p.MaxWait {
-				d.stop = ErrRetryAfterTooLong
-				return d
-			}
+	if last.asked {
+		d.retryAfter, d.wait = last.retryAfter, last.retryAfter
+		if d.wait > p.MaxWait {
+			d.stop = ErrRetryAfterTooLong
+			return d
 		}
-	}
-	if !asked {
+	} else {
 		d.wait = Backoff(f.attempts-1, p.MinWait, p.MaxWait, rnd)
 	}
 	if !f.deadline.IsZero() && !now.Add(d.wait+deadlineMargin).Before(f.deadline) {
 		d.stop = ErrDeadline
-		if asked {
+		if last.asked {
 			d.stop = ErrRetryAfterTooLong
 		}
 		return d
@@ -109,131 +235,42 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 	return d
 }
 
-// next runs after each attempt and reports whether to send another. It
-// applies decide: on a stop it records the reason; on a retry it spends
-// one from the host's retry budget (or stops with
-// ErrRetryBudgetExhausted), keeps the failed response for the final error
-// and waits, stopping if the call's context ends first.
-func (c *call) next() bool {
-	t := c.t
-	if c.refused != nil {
-		if d, ok := c.waitForProbe(); ok {
-			t.tel.waitingForProbe(c, d)
-			if !t.cfg.clock.Sleep(c.Context, d) {
-				c.stop = c.Context.Err()
-				return false
-			}
-			return true
-		}
-		c.stop = c.refused
-		return false
-	}
-	if c.Context.Err() != nil {
-		return false
-	}
-	o := c.outcome()
-	if o != Retryable {
-		// decide would say the same; most calls end here, and need
-		// neither the clock, the deadline nor a random draw.
-		return false
-	}
-	if c.replay != nil {
-		if c.replayable = c.bodyReady(); c.Context.Err() != nil {
-			return false
-		}
-	}
-	now := t.cfg.clock.Now()
-	dl, _ := c.Context.Deadline()
-	d := decide(c.retryPolicy(), c.last, facts{
-		outcome:     o,
-		attempts:    c.attempts - int(c.hedges),
-		idempotent:  c.idempotent,
-		replayable:  c.replayable,
-		deadline:    dl,
-		hostFailing: !c.skipBreaker && c.host.failing(),
-	}, now, t.cfg.rand())
-	if d.retry && c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
-		d = decision{stop: ErrRetryBudgetExhausted}
-	}
-	if !d.retry {
-		if d.stop == errHostFailing {
-			d.stop = c.host.openError(now, "")
-		}
-		if d.stop != nil {
-			c.stop = d.stop
-			t.tel.stopped(c, c, d.stop, d.retryAfter)
-		}
-		return false
-	}
-	c.keep()
-	t.tel.retrying(c, c, d.wait, reason(c.last))
-	if t.events != nil {
-		t.events.retrying(c, d.wait)
-	}
-	if !t.cfg.clock.Sleep(c.Context, d.wait) {
-		c.stop = c.Context.Err()
-		return false
-	}
-	return true
-}
-
-// waitForProbe reports whether an attempt of c that admission refused
-// waits and goes again, and for how long. It waits only while the breaker
-// of a host that was already failing some calls sends its quick probes,
-// one per ProbeInterval (fastProbes: a degraded host, or one that flaps,
-// is likely to answer again within them): until the hold ends, or one
+// waitForProbe is decide's verdict on an attempt that admission refused:
+// wait and go again, or stop with the refusal. It waits only while the
+// breaker of a host that was already failing some calls sends its quick
+// probes, one per ProbeInterval (fastProbes, breaker.go: such a host is
+// likely to answer again within them): until the hold ends, or one
 // ProbeInterval while another call's probe is in flight; never longer
 // than Retry.MinWait, the scale of a retry's own backoff. The refused
 // attempt was never sent, so this is safe for any method whose body can
 // be sent again; it sends nothing that admission does not let through, so
 // the host sees no more load; and it is bounded by Retry.Max and the
 // call's deadline. Otherwise a refused call fails in microseconds: when a
-// healthy host goes down (waiting for its 3 quick probes put the p99 of
-// the calls refused in an 8 s outage at 12 to 36 ms instead of under
-// 1 ms), once the holds grow, and for a Retry-After or a ramp-up.
-//
-// In the flapping scenario (500 ms down, 500 ms up) a call refused in the
-// last milliseconds of an outage now succeeds, where it failed in
-// microseconds: bench/SCENARIOS.md measures both.
-func (c *call) waitForProbe() (time.Duration, bool) {
-	e, p := c.refused, c.retryPolicy()
-	if !c.replayable || c.probeWaits >= p.Max {
-		return 0, false
+// healthy host goes down, once the holds grow, and for a Retry-After or a
+// ramp-up. In the flapping scenario (bench/SCENARIOS.md), a call refused
+// in the last milliseconds of an outage so succeeds.
+func waitForProbe(p *Retry, f facts, now time.Time) decision {
+	e := f.refused
+	stop := decision{stop: e}
+	if !f.replayable || f.probeWaits >= p.Max || !f.probing || f.probeInterval > p.MinWait {
+		return stop
 	}
-	interval := c.t.cfg.breaker.ProbeInterval
-	if interval > p.MinWait || !c.host.probingDegraded() {
-		return 0, false
-	}
-	now := c.t.cfg.clock.Now()
 	var d time.Duration
 	switch {
 	case e.State == BreakerHalfOpen:
-		d = interval
+		d = f.probeInterval
 	case e.State == BreakerOpen && !e.Until.IsZero():
 		d = max(0, e.Until.Sub(now))
-		if d > min(2*interval, p.MinWait) {
-			return 0, false
+		if d > min(2*f.probeInterval, p.MinWait) {
+			return stop
 		}
 	default:
-		return 0, false
+		return stop
 	}
-	if dl, ok := c.Context.Deadline(); ok && !now.Add(d+deadlineMargin).Before(dl) {
-		return 0, false
+	if !f.deadline.IsZero() && !now.Add(d+deadlineMargin).Before(f.deadline) {
+		return stop
 	}
-	c.probeWaits++
-	return d, true
-}
-
-// checkRetry is go-retryablehttp's CheckRetry hook: next, for the call
-// that ctx belongs to. It waits itself, rather than in go-retryablehttp's
-// Backoff hook, because Backoff receives no context (and no response
-// after a network failure), so it cannot see the deadline or the call.
-func checkRetry(ctx context.Context, _ *http.Response, _ error) (bool, error) {
-	c := callFrom(ctx)
-	if c == nil {
-		return false, nil
-	}
-	return c.next(), nil
+	return decision{retry: true, probe: true, wait: d}
 }
 
 // reason describes a failed attempt in a few words, for logs and events.

@@ -13,10 +13,17 @@ package resilient
 
 import (
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
 )
+
+// sharing is a host's part in a fleet's shared admission.
+type sharing struct {
+	remoteUntil atomic.Int64 // unix nanos; until when another instance's open is in force
+	remoteTrip  atomic.Bool  // the open being applied comes from another instance
+}
 
 // BreakerEvent is a breaker transition shared between instances.
 type BreakerEvent struct {
@@ -49,7 +56,7 @@ func (t *Transport) breakerChanged(h *host, from, to gobreaker.State, now time.T
 	if t.events != nil {
 		t.events.breakerChanged(h, from, to, now)
 	}
-	if t.cfg.store == nil || h.remoteTrip.Load() {
+	if t.cfg.store == nil || h.shared.remoteTrip.Load() {
 		return
 	}
 	switch {
@@ -74,11 +81,11 @@ func (t *Transport) remoteEvent(ev BreakerEvent) {
 	now := t.cfg.clock.Now()
 	if !ev.Open {
 		if h := t.hosts.lookup(k); h != nil {
-			h.remoteUntil.Store(0)
+			h.shared.remoteUntil.Store(0)
 			// Another instance saw the host answer: probe now rather than
 			// at the end of the hold.
-			if gobreaker.State(h.state.Load()) == gobreaker.StateOpen {
-				h.holdUntil.Store(now.UnixNano())
+			if h.br != nil && h.br.holdUntil.Load() > now.UnixNano() {
+				h.br.holdUntil.Store(now.UnixNano())
 			}
 		}
 		return
@@ -87,8 +94,8 @@ func (t *Transport) remoteEvent(ev BreakerEvent) {
 		return
 	}
 	h := t.hosts.get(k, now)
-	h.remoteUntil.Store(ev.Until.UnixNano())
-	if h.cb == nil || gobreaker.State(h.state.Load()) != gobreaker.StateClosed {
+	h.shared.remoteUntil.Store(ev.Until.UnixNano())
+	if h.br == nil || h.br.holdUntil.Load() != 0 {
 		return // already open or probing: nothing to add
 	}
 	t.tel.remoteOpen(h, ev.Until)
@@ -96,19 +103,12 @@ func (t *Transport) remoteEvent(ev BreakerEvent) {
 }
 
 // trip opens h's local breaker on behalf of another instance by reporting
-// failures until ReadyToTrip agrees, which ConsecutiveFailures guarantees.
+// a failure, which ReadyToTrip takes as the trip while remoteTrip is set.
 // Counts reset when the state changes, so no fake sample outlives the trip.
 func (h *host) trip() {
-	h.failMu.Lock() // see reportClosed
-	defer h.failMu.Unlock()
-	h.remoteTrip.Store(true)
-	defer h.remoteTrip.Store(false)
-	b := h.t.cfg.breaker
-	for i := uint32(0); i <= b.ConsecutiveFailures && gobreaker.State(h.state.Load()) == gobreaker.StateClosed; i++ {
-		done, err := h.cb.Allow()
-		if err != nil {
-			return
-		}
+	h.shared.remoteTrip.Store(true)
+	defer h.shared.remoteTrip.Store(false)
+	if done, err := h.br.cb.Allow(); err == nil {
 		done(errFailure)
 	}
 }

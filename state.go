@@ -5,7 +5,6 @@ package resilient
 // client has called, read with Transport.Hosts or Hosts.
 
 import (
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -22,7 +21,8 @@ const (
 	// BreakerClosed: calls are sent (after an outage, a share of them
 	// while traffic ramps up).
 	BreakerClosed BreakerState = BreakerState(gobreaker.StateClosed)
-	// BreakerHalfOpen: a probe is in flight; other calls are refused.
+	// BreakerHalfOpen: the hold is over; the next call goes as a probe,
+	// and others are refused while it is in flight.
 	BreakerHalfOpen BreakerState = BreakerState(gobreaker.StateHalfOpen)
 	// BreakerOpen: the host is failing; calls are refused until the next
 	// probe.
@@ -39,20 +39,17 @@ func (s BreakerState) String() string {
 }
 
 // BreakerCounts are a breaker's counts of attempts in its current state,
-// gobreaker's Counts: in the closed state over the rolling Breaker.Window,
-// otherwise since the state began. While the breaker is closed, successes
-// are counted apart from gobreaker, without a lock, and only as far as
-// the trip rule needs them: with the default FailureRatio of 1, at most
-// one per tenth of the Window. TotalSuccesses is then a lower bound,
-// ConsecutiveSuccesses is not counted, and ConsecutiveFailures is
-// admission's own run of failures; HostState.Calls counts the traffic.
+// gobreaker's Counts as it keeps them: since the state began (the breaker
+// last closed, opened or began probing). While closed they are never
+// cleared by time, so ConsecutiveFailures is the run of failures that
+// opens the breaker (Breaker.ConsecutiveFailures).
 type BreakerCounts struct {
 	Requests             uint32 // attempts admitted
 	TotalSuccesses       uint32 // attempts that did not count against the host (4xx included)
 	TotalFailures        uint32 // attempts that counted against the host (see WithClassifier)
 	TotalExclusions      uint32 // attempts that counted as neither: the caller's own cancellation
-	ConsecutiveSuccesses uint32 // successes in a row; not counted while closed
-	ConsecutiveFailures  uint32 // failures in a row; while closed, admission's own run
+	ConsecutiveSuccesses uint32 // successes in a row
+	ConsecutiveFailures  uint32 // failures in a row
 }
 
 func countsOf(c gobreaker.Counts) BreakerCounts {
@@ -119,17 +116,11 @@ func (h *host) snapshot(now time.Time) HostState {
 	if h.budget != nil {
 		s.Calls, s.Retries = h.budget.Counts(now.UnixNano())
 	}
-	if h.cb == nil {
+	if h.br == nil {
 		return s
 	}
-	s.Counts = countsOf(h.cb.Counts())
-	s.State = BreakerState(h.state.Load())
-	if s.State == BreakerClosed {
-		ok := h.okClosed.Sum(now.UnixNano())
-		s.Counts.TotalSuccesses += ok
-		s.Counts.Requests += ok
-		s.Counts.ConsecutiveFailures = uint32(min(h.run.Load(), math.MaxUint32))
-	}
+	s.Counts = countsOf(h.br.cb.Counts())
+	s.State = h.state(now)
 	s.Admitted = h.admission(now)
 	if s.State == BreakerClosed && s.Admitted >= 1 {
 		return s

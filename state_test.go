@@ -39,7 +39,7 @@ func TestHosts_afterATripAndRecovery(t *testing.T) {
 	}
 	hs := byHost()
 	if got, want := hs[otherName], (HostState{Host: otherName, State: BreakerClosed, Admitted: 1,
-		Counts: BreakerCounts{Requests: 1, TotalSuccesses: 1}, LastUsed: clk.Now()}); got != want { // no ConsecutiveSuccesses while closed (BreakerCounts)
+		Counts: BreakerCounts{Requests: 1, TotalSuccesses: 1, ConsecutiveSuccesses: 1}, LastUsed: clk.Now()}); got != want { // gobreaker's own counts
 		t.Errorf("healthy host %+v\nwant         %+v", got, want)
 	}
 	if got, want := hs[name], (HostState{Host: name, State: BreakerOpen, Admitted: 0, Reason: "failing",

@@ -350,15 +350,16 @@ func (t *telemetry) failed(ctx context.Context, c *call, status int, err error) 
 // metric attributes.
 func (t *telemetry) hostAdded(h *host) {
 	h.attrs = attribute.NewSet(semconv.ServerAddress(h.key.host), serverPort(h.key.port), semconv.URLScheme(h.key.scheme))
-	if h.cb != nil {
+	if h.br != nil {
 		t.state.Add(context.Background(), 1, metric.WithAttributeSet(h.withState("closed")))
 	}
 }
 
 // hostDropped uncounts an evicted host's breaker.
 func (t *telemetry) hostDropped(h *host) {
-	if h.cb != nil {
-		t.state.Add(context.Background(), -1, metric.WithAttributeSet(h.withState(stateNames[h.state.Load()])))
+	if h.br != nil {
+		// gobreaker's state, which its last change counted.
+		t.state.Add(context.Background(), -1, metric.WithAttributeSet(h.withState(stateNames[h.br.cb.State()])))
 	}
 }
 
@@ -375,7 +376,7 @@ func (t *telemetry) observeAdmission(hosts *registry, clk clock) func() {
 	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		now := clk.Now()
 		hosts.each(func(h *host) {
-			if h.cb != nil {
+			if h.br != nil {
 				o.ObserveFloat64(g, h.admission(now), metric.WithAttributeSet(h.attrs))
 			}
 		})

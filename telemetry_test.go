@@ -706,7 +706,7 @@ func TestAttemptSpanName(t *testing.T) {
 func BenchmarkTelemetry_logicalSpan(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	defer tp.Shutdown(context.Background())
-	tr := NewTransport(nil, WithTracerProvider(tp)).(*Transport)
+	tr := NewTransport(nil, WithTracerProvider(tp))
 	defer tr.Close()
 	req, _ := http.NewRequest(http.MethodGet, "http://api.example.test/orders/42?page=2", nil)
 	h := tr.hosts.get(keyOf(req.URL), time.Now())
@@ -722,7 +722,7 @@ func BenchmarkTelemetry_logicalSpan(b *testing.B) {
 // BenchmarkTelemetry_instrumentedOff measures the whole per-call cost of
 // telemetry when it is off (no provider, no span context): the check.
 func BenchmarkTelemetry_instrumentedOff(b *testing.B) {
-	tr := NewTransport(nil).(*Transport)
+	tr := NewTransport(nil)
 	defer tr.Close()
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -50,7 +50,7 @@ func BenchmarkTransport_RoundTrip(b *testing.B) {
 }
 
 func benchRoundTrip(b *testing.B, opts ...resilient.Option) {
-	rt := resilient.NewTransport(okBase, opts...).(*resilient.Transport)
+	rt := resilient.NewTransport(okBase, opts...)
 	defer rt.Close()
 	req, err := http.NewRequest(http.MethodGet, "http://api.internal/orders/42", nil)
 	if err != nil {

@@ -38,7 +38,7 @@ func TestOAuth2_Transport_sendsTheTokenOnEveryAttempt(t *testing.T) {
 	defer srv.Close()
 
 	base := resilient.NewTransport(nil, fastRetry)
-	defer base.(*resilient.Transport).Close()
+	defer base.Close()
 	client := &http.Client{Transport: &oauth2.Transport{
 		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}),
 		Base:   base,

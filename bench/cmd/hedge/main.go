@@ -105,29 +105,29 @@ func clients(fixed time.Duration, quantile float64) []client {
 	return []client{
 		{"resilient, no hedging", "the baseline", func(base *http.Transport) (func(context.Context, string) error, func()) {
 			t := resilient.NewTransport(base)
-			return std(t, func() { t.(*resilient.Transport).Close() })
+			return std(t, func() { t.Close() })
 		}},
 		{"resilient, fixed delay", fmt.Sprintf("`Hedging{Delay: %v}`", fixed), func(base *http.Transport) (func(context.Context, string) error, func()) {
 			t := resilient.NewTransport(base, budget(), resilient.WithHedging(resilient.Hedging{Delay: fixed}))
-			return std(t, func() { t.(*resilient.Transport).Close() })
+			return std(t, func() { t.Close() })
 		}},
 		{"resilient, adaptive delay", fmt.Sprintf("`Hedging{Quantile: %v}` (the default)", quantile), func(base *http.Transport) (func(context.Context, string) error, func()) {
 			t := resilient.NewTransport(base, budget(), resilient.WithHedging(resilient.Hedging{Quantile: quantile}))
-			return std(t, func() { t.(*resilient.Transport).Close() })
+			return std(t, func() { t.Close() })
 		}},
 		{"resilient, fixed delay, 3 attempts", fmt.Sprintf("`Hedging{Delay: %v, MaxAttempts: 3}`: a second hedge after another delay", fixed), func(base *http.Transport) (func(context.Context, string) error, func()) {
 			t := resilient.NewTransport(base, budget(), resilient.WithHedging(resilient.Hedging{Delay: fixed, MaxAttempts: 3}))
-			return std(t, func() { t.(*resilient.Transport).Close() })
+			return std(t, func() { t.Close() })
 		}},
 		{"resilient, fixed delay, 5% budget", fmt.Sprintf("`Hedging{Delay: %v, MaxAttempts: 3}` with `RetryBudget{Ratio: 0.05}`: hedges and retries add at most 5%%", fixed), func(base *http.Transport) (func(context.Context, string) error, func()) {
 			t := resilient.NewTransport(base, resilient.WithRetry(resilient.Retry{Budget: resilient.RetryBudget{Ratio: 0.05, Disabled: noBudget}}),
 				resilient.WithHedging(resilient.Hedging{Delay: fixed, MaxAttempts: 3}))
-			return std(t, func() { t.(*resilient.Transport).Close() })
+			return std(t, func() { t.Close() })
 		}},
 		{"resilient, fixed delay, 3 attempts, no budget", fmt.Sprintf("`Hedging{Delay: %v, MaxAttempts: 3}` with `RetryBudget{Disabled: true}`: only MaxAttempts limits hedges", fixed), func(base *http.Transport) (func(context.Context, string) error, func()) {
 			t := resilient.NewTransport(base, resilient.WithRetry(resilient.Retry{Budget: resilient.RetryBudget{Disabled: true}}),
 				resilient.WithHedging(resilient.Hedging{Delay: fixed, MaxAttempts: 3}))
-			return std(t, func() { t.(*resilient.Transport).Close() })
+			return std(t, func() { t.Close() })
 		}},
 		{"failsafe-go, fixed delay", fmt.Sprintf("`hedgepolicy.NewWithDelay(%v)`", fixed), func(base *http.Transport) (func(context.Context, string) error, func()) {
 			rt := failsafehttp.NewRoundTripper(base, hedgepolicy.NewWithDelay[*http.Response](fixed))

@@ -23,7 +23,7 @@ func newWrappedClient(t *testing.T, opts ...Option) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(base.CloseIdleConnections)
 	rt := NewTransport(wrapped{base}, opts...)
-	t.Cleanup(func() { rt.(*Transport).Close() })
+	t.Cleanup(func() { rt.Close() })
 	return &http.Client{Transport: rt}
 }
 

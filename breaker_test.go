@@ -374,7 +374,7 @@ func TestAdmission_registryIsBoundedAndEvicts(t *testing.T) {
 	base := &memTransport{}
 	reader := sdkmetric.NewManualReader()
 	tr := NewTransport(base, WithBreaker(Breaker{MaxHosts: 10}),
-		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))).(*Transport)
+		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 	defer tr.Close()
 	c := &http.Client{Transport: tr}
 	for i := 0; i < 200; i++ {
@@ -396,7 +396,7 @@ func TestAdmission_registryIsBoundedAndEvicts(t *testing.T) {
 	clk := newFakeClock()
 	idleReader := sdkmetric.NewManualReader()
 	idle := NewTransport(base, WithBreaker(Breaker{IdleTTL: time.Minute}), withClock(clk),
-		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(idleReader)))).(*Transport)
+		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(idleReader))))
 	defer idle.Close()
 	ic := &http.Client{Transport: idle}
 	for i := 0; i < 5; i++ {

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// Successes while the breaker is closed are counted outside gobreaker
-// (successes.go); these check that both trip rules still see them.
-func TestBreaker_closedSuccessesStillCount(t *testing.T) {
+// Both trip rules, the run of failures (gobreaker's ConsecutiveFailures)
+// and FailureRatio over Window, see every attempt, successes included.
+func TestBreaker_tripRulesSeeEveryAttempt(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		breaker Breaker
