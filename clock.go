@@ -1,11 +1,16 @@
 package resilient
 
-// This file holds the Transport's clock. Every decision that depends on
-// time reads it: the retry decision and its wait, admission (open times,
-// probes, ramp-up), the retry budget and the host registry. Tests inject a
-// virtual clock with withClock, so that a test of a five-second wait says
-// "five seconds" and takes none. gobreaker keeps its own time.Now for its
-// rolling window; nothing of ours depends on that window's timing.
+// This file holds the Transport's clock. The retry decision and its wait,
+// Retry-After dates, admission (open times, probes, ramp-up), the retry
+// budget, the host registry, the admission gauge and the hedge delay read
+// it. Tests inject a virtual clock with withClock, so that a test of a
+// five-second wait says "five seconds" and takes none. Not on it: the
+// attempt timeout (the transport's ResponseHeaderTimeout, or the watchdog's
+// own time.Now and time.AfterFunc, watchdog.go), context deadlines
+// (WithTimeout's and the caller's), the bound on reading a failed
+// response's body (internal/body), the Error text of a CircuitOpenError
+// the client did not make, and gobreaker's rolling window, which keeps its
+// own time.Now.
 
 import (
 	"context"
