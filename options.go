@@ -102,10 +102,11 @@ var DefaultRetry = Retry{
 // Polly's 50%. Open, it probes: one call after a hold of a quarter of the
 // outage's age, from ProbeInterval up to Cooldown, or as long as the
 // server's Retry-After asked, up to Retry.MaxWait. A successful probe
-// closes it; after an open of a second or more, the share of calls
-// admitted then grows from half to all over RampUp. While the breaker of a
-// host that was already failing some calls sends its quick probes, a call
-// it refuses waits for the next one (10 ms away) if it may be retried.
+// closes it; after an open of four Cooldowns (a second) or more, the share
+// of calls admitted then grows from half to all over a quarter of the
+// open, at most RampUp. While the breaker of a host that was already
+// failing some calls sends its quick probes, a call it refuses waits for
+// the next one (10 ms away) if it may be retried.
 // The scenario matrix in bench/RESULTS.md measures these defaults against
 // a plain client; admission.go explains the choice.
 type Breaker struct {
