@@ -34,8 +34,11 @@
 // attempt:
 //
 //  1. The request is checked: a nil request, a URL without a host or an
-//     unsupported scheme fails at once with [ErrInvalidRequest]. It is
-//     cloned, never modified.
+//     unsupported scheme fails at once with [ErrInvalidRequest]. The
+//     caller's request is never modified: an attempt is sent as that
+//     request itself or as a copy with another context or body
+//     ([http.Request.WithContext], or [http.Request.Clone] for a hedge).
+//     Its body is read and closed, as by any [http.RoundTripper].
 //  2. The host's circuit breaker admits the attempt or refuses it without
 //     touching the network ([*CircuitOpenError]). There is one breaker per
 //     scheme, host and port.
@@ -322,8 +325,8 @@
 //   - resilient.admission (gauge, 1): the share of attempts each host's
 //     breaker lets through: 1 when closed, 0 when open (probes aside),
 //     between the two while traffic returns after an outage.
-//   - resilient.hedges, resilient.hedges.won (counters, {hedge}): hedges
-//     sent, and those that answered the call; resilient.hedges.refused:
+//   - resilient.hedges, resilient.hedges.won, resilient.hedges.refused
+//     (counters, {hedge}): hedges sent, those that answered the call, and
 //     hedges not sent, by resilient.hedge.refusal (budget or breaker).
 //
 // The resilient.* metrics carry server.address and server.port; the retry

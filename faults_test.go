@@ -13,7 +13,8 @@ package resilient
 //     connections (the pool is healthy).
 //
 // TestFaults_matrix prints the matrix as a table (go test -v -run
-// TestFaults_matrix), the source of docs/sections/tested.md.
+// TestFaults_matrix), the source of the matrix in docs/testing.md
+// ("Network faults: the Toxiproxy matrix").
 
 import (
 	"bufio"

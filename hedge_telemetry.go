@@ -31,13 +31,13 @@ func newHedgeInstruments(m metric.Meter) hedgeInstruments {
 	var h hedgeInstruments
 	// As in newTelemetry: constant valid names, no-op instruments on error.
 	h.sent, _ = m.Int64Counter("resilient.hedges",
-		metric.WithUnit("{attempt}"),
+		metric.WithUnit("{hedge}"),
 		metric.WithDescription("Hedges sent: attempts sent while an earlier attempt of the same call was still in flight."))
 	h.won, _ = m.Int64Counter("resilient.hedges.won",
-		metric.WithUnit("{attempt}"),
+		metric.WithUnit("{hedge}"),
 		metric.WithDescription("Hedges whose answer was the call's: they answered first with an outcome that was not a retryable failure."))
 	h.refused, _ = m.Int64Counter("resilient.hedges.refused",
-		metric.WithUnit("{attempt}"),
+		metric.WithUnit("{hedge}"),
 		metric.WithDescription("Hedges not sent, by resilient.hedge.refusal: budget (the host's retry budget was spent) or breaker (the host's admission refused)."))
 	return h
 }

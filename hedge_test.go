@@ -262,6 +262,15 @@ func TestHedging_hedgesAndRetriesShareTheBudget(t *testing.T) {
 	if n := telSum(t, rm, "resilient.hedges.won"); n != 2 {
 		t.Errorf("resilient.hedges.won = %d, want 2", n)
 	}
+	// The unit doc.go documents: a refused hedge is never sent, so the
+	// three count hedges, not attempts.
+	for _, name := range []string{"resilient.hedges", "resilient.hedges.won", "resilient.hedges.refused"} {
+		if m := telMetric(rm, name); m == nil {
+			t.Errorf("%s was not recorded", name)
+		} else if m.Unit != "{hedge}" {
+			t.Errorf("%s has unit %q, want {hedge}", name, m.Unit)
+		}
+	}
 }
 
 // collect reads e's metrics.

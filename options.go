@@ -1,9 +1,13 @@
 package resilient
 
-// This file holds the options of New and NewTransport: Option, the Retry,
+// This file holds Option, the config every option fills, the Retry,
 // RetryBudget and Breaker policies with their documented defaults
-// (DefaultRetry, DefaultBreaker), the With... functions, and the config
-// they fill.
+// (DefaultRetry, DefaultBreaker, DefaultErrorBodyLimit), and the options
+// that are no one feature's own: retry, breaker, timeout, error bodies,
+// redaction, OpenTelemetry providers, logger and shared breakers. The
+// others live with their feature: WithHedging (hedge.go), WithReplayLimit
+// (replay.go), WithClassifier (classifier.go), WithOnRetry and
+// WithOnBreakerChange (callbacks.go), withClock (clock.go).
 
 import (
 	"fmt"
@@ -98,10 +102,11 @@ var DefaultRetry = Retry{
 // Polly's 50%. Open, it probes: one call after a hold of a quarter of the
 // outage's age, from ProbeInterval up to Cooldown, or as long as the
 // server's Retry-After asked, up to Retry.MaxWait. A successful probe
-// closes it; after an open of a second or more, the share of calls
-// admitted then grows from half to all over RampUp. While the breaker of a
-// host that was already failing some calls sends its quick probes, a call
-// it refuses waits for the next one (10 ms away) if it may be retried.
+// closes it; after an open of four Cooldowns (a second) or more, the share
+// of calls admitted then grows from half to all over a quarter of the
+// open, at most RampUp. While the breaker of a host that was already
+// failing some calls sends its quick probes, a call it refuses waits for
+// the next one (10 ms away) if it may be retried.
 // The scenario matrix in bench/RESULTS.md measures these defaults against
 // a plain client; admission.go explains the choice.
 type Breaker struct {
@@ -336,8 +341,21 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	})
 }
 
-// WithLogger sets the logger for retries (Debug), breaker transitions (Warn)
-// and final failures (Warn). The default is no logging.
+// WithLogger sets the logger; the default is no logging. It logs at three
+// levels:
+//   - Debug: each retry, before its wait ("resilient: retrying"), and the
+//     breaker's flips between open and half-open around each probe.
+//   - Info: a call that the breaker refused before any attempt
+//     ("resilient: request failed"); these come in floods while a host is
+//     down, and its opening was logged at Warn.
+//   - Warn: a breaker opening from closed, or closing ("resilient: circuit
+//     breaker open", "... closed"); a breaker opened by another instance
+//     (WithSharedBreakers); and every other call that returns an error
+//     ("resilient: request failed"), but for one rejected before it
+//     starts (an invalid request, a closed Transport, invalid client
+//     options), which is not logged.
+//
+// The package doc lists each line's attributes.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) {
 		if l != nil {

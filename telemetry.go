@@ -3,11 +3,15 @@ package resilient
 // This file holds the client's telemetry other than spans: when a call is
 // instrumented at all, the metrics (counters, the breaker state and the
 // admission gauge), the span events and log lines of retries, refusals and
-// breaker transitions. The spans themselves are in tracing.go and secret
-// scrubbing in scrub.go. The rest of the package calls the hooks (startCall
-// and endCall in tracing.go; retrying, stopped, refused, failed,
-// breakerTransition, remoteOpen here) and never touches OpenTelemetry
-// directly.
+// breaker transitions. The rest of the package's OpenTelemetry code is in
+// tracing.go (the call's span, the propagator), hedge_telemetry.go (the
+// hedge counters), scrub.go (decorate, which completes otelhttp's attempt
+// spans) and client.go (which wraps the base transport in otelhttp). The
+// request path calls the hooks (startCall and endCall in tracing.go;
+// retrying, waitingForProbe, stopped, refused, failed, breakerTransition
+// and remoteOpen here) and makes no span, metric or log line itself; it
+// only holds the call's span (call.go) and each host's metric attributes
+// (admission.go).
 //
 // # The shape of a trace
 //

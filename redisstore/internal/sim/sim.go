@@ -2,7 +2,8 @@
 // just failed, with and without breaker state shared through Redis, and
 // counts the failing calls the dependency receives before the whole fleet
 // stops sending. redisstore's TestSimulation_fleet runs it and prints the
-// figures that docs/sections/fleet.md quotes.
+// figures that docs/testing.md quotes ("What sharing saves: a fleet,
+// simulated").
 //
 // Everything is real except the fleet's processes: each instance is a
 // resilient client with its own go-redis client and its own
