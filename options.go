@@ -108,7 +108,7 @@ var DefaultRetry = Retry{
 // failing some calls sends its quick probes, a call it refuses waits for
 // the next one (10 ms away) if it may be retried.
 // The scenario matrix in bench/RESULTS.md measures these defaults against
-// a plain client; admission.go explains the choice.
+// a plain client; breaker.go explains the choice.
 type Breaker struct {
 	// FailureRatio also opens the breaker when failures / samples in
 	// Window reaches it, once there are MinRequests samples. 0 means 1:

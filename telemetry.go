@@ -11,7 +11,7 @@ package resilient
 // retrying, waitingForProbe, stopped, refused, failed, breakerTransition
 // and remoteOpen here) and makes no span, metric or log line itself; it
 // only holds the call's span (call.go) and each host's metric attributes
-// (admission.go).
+// (hosts.go).
 //
 // # The shape of a trace
 //
