@@ -146,3 +146,25 @@ func BenchmarkRefused(b *testing.B) {
 		b.Errorf("%d requests reached the transport, want 1", n)
 	}
 }
+
+// BenchmarkGETParallel is BenchmarkGET from 8 goroutines per core at once,
+// all to one host: what gobreaker's mutex, which every attempt takes twice
+// (Allow, then done), costs under contention.
+func BenchmarkGETParallel(b *testing.B) {
+	benchClients(b, func(b *testing.B, c *http.Client) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			req, _ := http.NewRequest(http.MethodGet, "http://api.test/orders/42", nil)
+			for pb.Next() {
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	})
+}

@@ -298,10 +298,10 @@
 // traceparent, say), its trace ID goes into the errors and the traceparent
 // header, so the server and your logs still share it. If it carries none,
 // errors have no trace ID, no header is sent, and the client does not enter
-// otelhttp at all: deciding so costs about 23 ns and no allocation
+// otelhttp at all: deciding so costs nanoseconds and no allocation
 // (BenchmarkTelemetry_instrumentedOff). With the SDK, the call's own span
-// costs about 4 allocations, 976 B and 1.2 µs beyond otelhttp's attempt
-// spans (BenchmarkTelemetry_logicalSpan).
+// costs a few allocations and about a microsecond beyond otelhttp's
+// attempt spans (BenchmarkTelemetry_logicalSpan; bench/RESULTS.md).
 //
 // # Metrics
 //

@@ -36,15 +36,11 @@ package resilient
 // decisions would have no span to be recorded on; and a call refused by the
 // breaker would leave no trace at all. That is worth its cost, which is
 // most of what resilient's tracing adds to otelhttp's: one SDK span per
-// call, 4 allocations, 976 bytes and about 1.2 µs on a shared 2-core
-// machine (BenchmarkTelemetry_logicalSpan; BenchmarkOTel compares the
-// whole client with otelhttp alone). That puts resilient with the SDK
-// beyond otelhttp alone by more than the 1 µs first aimed at, once its
-// own retry machinery (about 1.6 µs without any telemetry) is counted;
-// dropping the span would save its 1.2 µs and lose the one place where a
-// call, as opposed to an attempt, can be seen. It was 12 allocations and
-// 2.2 KB before its attributes were cut to what the attempts' spans do not
-// already say and set in one batch. When tracing is off it costs nothing.
+// call (BenchmarkTelemetry_logicalSpan measures it, BenchmarkOTel the
+// whole client against otelhttp alone; bench/RESULTS.md and
+// CONTRIBUTING.md's "What telemetry costs" have the figures). Its
+// attributes are only what the attempts' spans do not already say, set in
+// one batch. When tracing is off it costs nothing.
 //
 // The logical span ends when RoundTrip returns, once the response headers
 // are in; the last attempt's span, like every otelhttp span, ends when the
@@ -52,8 +48,8 @@ package resilient
 //
 // # When telemetry is off
 //
-// otelhttp costs about 5 µs and 20 allocations per request even with the
-// no-op providers, so a call takes the instrumented path only when it can
+// otelhttp costs microseconds and a score of allocations per request even
+// with the no-op providers (bench/RESULTS.md), so a call takes the instrumented path only when it can
 // matter (see instrumented): a provider was given by option, a global one
 // was set, or the caller's context carries a span context, which must then
 // be propagated. Otherwise no span is made, no header is injected, and
@@ -230,7 +226,7 @@ func (t *telemetry) instrumented(ctx context.Context) bool {
 
 // globals caches what the otel globals were found to be, the last time
 // they were looked at: reading a type's package path by reflection costs
-// about 100 ns, comparing two interfaces a nanosecond.
+// a hundred times what comparing two interfaces does.
 type globals struct {
 	tp                trace.TracerProvider
 	mp                metric.MeterProvider

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,4 +119,37 @@ func TestTransport_RoundTrip_attemptTimeoutThroughTheContextConcurrently(t *test
 		}()
 	}
 	wg.Wait()
+}
+
+// The attempt timeout over a caller's transport runs on the Transport's
+// clock: a one-minute timeout fires when the clock says a minute passed,
+// and takes no real time.
+func TestTransport_RoundTrip_attemptTimeoutRunsOnTheClock(t *testing.T) {
+	clk := newFakeClock()
+	started := make(chan struct{}, 3)
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		started <- struct{}{}
+		<-r.Context().Done() // a server that never answers
+		return nil, r.Context().Err()
+	})
+	rt := NewTransport(base, withClock(clk), withRand(half),
+		WithRetry(Retry{Max: 2, AttemptTimeout: time.Minute, MaxWait: time.Second}))
+	defer rt.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&http.Client{Transport: rt}).Get("http://api.test/slow")
+		done <- err
+	}()
+	for range 3 {
+		<-started // the attempt's timer is set before it is sent
+		clk.Advance(time.Minute)
+	}
+	err := <-done
+	var te *TransportError
+	if !errors.As(err, &te) || !errors.Is(err, ErrAttemptTimeout) || te.Attempts != 3 {
+		t.Fatalf("err = %v, want a *TransportError after 3 attempts matching ErrAttemptTimeout", err)
+	}
+	if got, want := clk.waits(), []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}; !slices.Equal(got, want) {
+		t.Errorf("waits between attempts %v, want %v", got, want)
+	}
 }

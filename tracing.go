@@ -146,7 +146,7 @@ func (t *telemetry) startCall(ctx context.Context, c *call) (context.Context, tr
 // that failed also gets url.full, server.address and server.port, so that
 // its span names the target even when no attempt was sent (the breaker
 // refused it). Each attribute costs: on the success path, this keeps the
-// span to four allocations (see BenchmarkTelemetry_logicalSpan).
+// span's allocations to the fewest (BenchmarkTelemetry_logicalSpan).
 func (t *telemetry) endCall(c *call, status int, err error) {
 	s := c.span
 	if s == nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // Both trip rules, the run of failures (gobreaker's ConsecutiveFailures)
@@ -51,5 +52,33 @@ func TestBreaker_tripRulesSeeEveryAttempt(t *testing.T) {
 				t.Fatalf("breaker opened at call %d of %d (0: never), want open %v; the server saw %d requests", opened, tc.calls, tc.open, srv.hits.Load())
 			}
 		})
+	}
+}
+
+// The run of failures that opens the breaker is gobreaker's
+// ConsecutiveFailures, which no interval clears: a client that calls a
+// dead host once a minute still opens its breaker on the 25th failure,
+// and Hosts reports the run as gobreaker counts it.
+func TestBreaker_aSlowRunOfFailuresStillOpens(t *testing.T) {
+	clk := newFakeClock()
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	c := newClient(t, withClock(clk), WithRetry(Retry{Max: -1}))
+	for i := 1; i <= 25; i++ {
+		_, err := c.Get(srv.URL)
+		if StatusCode(err) != http.StatusBadGateway {
+			t.Fatalf("call %d: err = %v, want the 502", i, err)
+		}
+		hs := Hosts(c)
+		if i < 25 {
+			if want := (BreakerCounts{Requests: uint32(i), TotalFailures: uint32(i), ConsecutiveFailures: uint32(i)}); hs[0].State != BreakerClosed || hs[0].Counts != want {
+				t.Fatalf("after %d failures a minute apart: %v %+v, want closed with %+v", i, hs[0].State, hs[0].Counts, want)
+			}
+		} else if hs[0].State != BreakerOpen {
+			t.Fatalf("after 25 failures: %v, want open", hs[0].State)
+		}
+		clk.Advance(time.Minute)
+	}
+	if n := srv.hits.Load(); n != 25 {
+		t.Errorf("the server saw %d requests, want 25", n)
 	}
 }
