@@ -17,6 +17,9 @@ import (
 // rewound copy for the others. A refused attempt is not sent: its body is
 // closed, as http.RoundTripper requires, and the refusal returned.
 func (c *call) attempt(r *http.Request) (*http.Response, error) {
+	if !c.t.cfg.hooks.prepareRetry(c, &r) { // retryablehttp hooks
+		return nil, c.last.err
+	}
 	if c.hedge != nil {
 		return c.hedged(r) // hedge.go
 	}
@@ -85,6 +88,7 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 	if c.instrumented {
 		next = t.traced
 	}
+	next = t.cfg.hooks.transport(c, r, next) // retryablehttp hooks
 	var resp *http.Response
 	var err error
 	if t.ctxTimeout > 0 {

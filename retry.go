@@ -41,6 +41,8 @@ type facts struct {
 	replayable  bool      // the body can be sent again
 	deadline    time.Time // the call's deadline; zero for none
 	hostFailing bool      // the host's admission refuses calls now
+
+	hooks *retryHooks // retryablehttp hooks
 }
 
 // decision is what decide concludes: retry after wait, or stop. stop says
@@ -94,6 +96,7 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 	if !asked {
 		d.wait = Backoff(f.attempts-1, p.MinWait, p.MaxWait, rnd)
 	}
+	d.wait = f.hooks.wait(d.wait, asked, f.attempts-1, last.resp) // retryablehttp hooks
 	if !f.deadline.IsZero() && !now.Add(d.wait+deadlineMargin).Before(f.deadline) {
 		d.stop = ErrDeadline
 		if asked {
@@ -132,6 +135,7 @@ func (c *call) next() bool {
 		return false
 	}
 	o := c.outcome()
+	o = t.cfg.hooks.outcome(c, o) // retryablehttp hooks
 	if o != Retryable {
 		// decide would say the same; most calls end here, and need
 		// neither the clock, the deadline nor a random draw.
@@ -151,6 +155,7 @@ func (c *call) next() bool {
 		replayable:  c.replayable,
 		deadline:    dl,
 		hostFailing: !c.skipBreaker && c.host.failing(),
+		hooks:       t.cfg.hooks, // retryablehttp hooks
 	}, now, t.cfg.rand())
 	if d.retry && c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
 		d = decision{stop: ErrRetryBudgetExhausted}
