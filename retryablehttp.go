@@ -2,9 +2,10 @@ package resilient
 
 // This file holds FromRetryableHTTP, the switch from go-retryablehttp: it
 // turns a configured *retryablehttp.Client into options, and keeps the
-// client's hooks in retryHooks, which the retry decision (retry.go) and
-// each attempt (attempt.go) call at the lines marked "retryablehttp
-// hooks". docs/migrating.md is the user's side of it.
+// client's hooks in retryHooks, which the retry decision (retry.go), each
+// attempt (attempt.go) and the final outcome (finish.go) call at the
+// lines marked "retryablehttp hooks". docs/migrating.md is the user's
+// side of it.
 
 import (
 	"cmp"

@@ -321,7 +321,9 @@ func TestFromRetryableHTTP_backoffBounded(t *testing.T) {
 		rc := quietRetryable()
 		rc.Backoff = func(time.Duration, time.Duration, int, *http.Response) time.Duration { return time.Hour }
 		c, fc := fromRetryable(t, rc)
+		fc.mu.Lock()
 		fc.now = time.Now() // the context's deadline is on the wall clock
+		fc.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		req := must[*http.Request](t)(http.NewRequestWithContext(ctx, "GET", srv.URL, nil))
