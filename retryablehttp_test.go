@@ -647,3 +647,43 @@ func cmpOr(s, d string) string {
 	}
 	return s
 }
+
+// TestFromRetryableHTTP_hedgedLogHooks: with WithHedging, each attempt of
+// a hedged group runs the log hooks with its own number, from its own
+// goroutine, without a race on the call.
+func TestFromRetryableHTTP_hedgedLogHooks(t *testing.T) {
+	hedged := make(chan struct{})
+	srv := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			select { // the first attempt answers only once the hedge came
+			case <-hedged:
+			case <-r.Context().Done():
+				return
+			}
+			w.WriteHeader(503)
+			return
+		}
+		close(hedged)
+		io.WriteString(w, "ok")
+	})
+	var mu sync.Mutex
+	var numbers []int
+	rc := quietRetryable()
+	rc.RequestLogHook = func(_ retryablehttp.Logger, _ *http.Request, n int) {
+		mu.Lock()
+		numbers = append(numbers, n)
+		mu.Unlock()
+	}
+	c := FromRetryableHTTP(rc, WithHedging(Hedging{Delay: time.Millisecond}))
+	t.Cleanup(func() { Close(c) })
+	resp, err := c.Get(srv.URL)
+	if got := outcomeOf(t, resp, err); got != "200 OK" || srv.hits.Load() != 2 {
+		t.Fatalf("got %s after %d requests, want the hedge's 200 OK after 2", got, srv.hits.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(numbers)
+	if !slices.Equal(numbers, []int{0, 1}) {
+		t.Errorf("RequestLogHook numbers %v, want [0 1]", numbers)
+	}
+}
