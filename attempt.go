@@ -51,7 +51,7 @@ func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) result {
 	t := c.t
 	resp, err := t.send(c, r)
 	o := c.classify(resp, err)
-	res := result{resp: resp, err: err, known: true, class: o}
+	res := result{resp: resp, err: err, class: o}
 	if resp != nil && (o != Success || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
 		res.retryAfter, res.asked = headers.ServerDelay(resp.Header, t.cfg.clock.Now())
 	}
@@ -87,6 +87,7 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 	if c.instrumented {
 		next = t.traced
 	}
+	next = t.cfg.hooks.transport(c, r, next) // retryablehttp hooks: the log hooks
 	var resp *http.Response
 	var err error
 	if t.ctxTimeout > 0 {

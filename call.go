@@ -50,15 +50,14 @@ type call struct {
 
 // result is one attempt's outcome: a response or an error, its class
 // (Classify, or the client's Classifier) and the wait its server asked
-// for (Retry-After, RateLimit), each found once when it came back. known
-// is false for a result made without an attempt (a body that could not be
-// sent again), which outcome classifies when asked.
+// for (Retry-After, RateLimit), each found once when it came back. A
+// result made without an attempt (a body that could not be sent again)
+// ends the call, and finish reads only its error.
 type result struct {
 	resp       *http.Response
 	err        error
 	retryAfter time.Duration // what the server asked to wait; valid when asked
 	asked      bool
-	known      bool // class holds the outcome's class
 	class      Outcome
 }
 

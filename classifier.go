@@ -54,15 +54,6 @@ func WithClassifier(f Classifier) Option {
 	})
 }
 
-// outcome returns the class of c's latest outcome, found when it came back
-// (sendAdmitted), with the client's Classifier if it has one.
-func (c *call) outcome() Outcome {
-	if c.last.known {
-		return Outcome(c.last.class)
-	}
-	return c.classify(c.last.resp, c.last.err)
-}
-
 // classify classifies one attempt's outcome, with the client's Classifier
 // if it has one.
 func (c *call) classify(resp *http.Response, err error) Outcome {

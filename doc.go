@@ -28,6 +28,11 @@
 // plain structs passed through one option each ([WithRetry],
 // [WithBreaker]); a zero field keeps its default.
 //
+// A program that configures a go-retryablehttp client switches with
+// [FromRetryableHTTP], which keeps its RetryMax, waits, CheckRetry,
+// Backoff, logger, hooks and inner client; docs/migrating.md says what
+// maps to what and what differs.
+//
 // # What happens to a request
 //
 // A call through the client goes through these steps, the same for every

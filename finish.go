@@ -47,7 +47,7 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 	resp.Request = c.req
 	f := c.failed
 	kept := f != nil && f.resp == resp
-	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests || t.cfg.passThrough {
+	if (resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests || t.cfg.passThrough) && !stoppedByCheckRetry(c.stop) { // retryablehttp hooks
 		if kept {
 			// Read while the call decided to retry, then the retry did
 			// not happen: give back what was kept.

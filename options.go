@@ -195,6 +195,7 @@ type config struct {
 	classify  Classifier          // nil: Classify
 	onRetry   func(RetryEvent)    // nil: none
 	onBreaker func(BreakerChange) // nil: none
+	hooks     *retryHooks         // FromRetryableHTTP's (retryablehttp.go); nil: none
 }
 
 func newConfig(opts []Option) *config {

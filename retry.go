@@ -31,13 +31,17 @@ import (
 func (t *Transport) loop(c *call, r *http.Request) {
 	for {
 		c.attempt(r)
-		if c.refused == nil && (c.last.class != Retryable || c.Context.Err() != nil) {
-			// Most calls end here, and need neither the clock, the
-			// deadline nor a random draw.
-			return
+		var o Outcome
+		if c.refused == nil {
+			o = t.cfg.hooks.outcome(c, c.last.class) // retryablehttp hooks: CheckRetry
+			if o != Retryable || c.Context.Err() != nil {
+				// Most calls end here, and need neither the clock, the
+				// deadline nor a random draw.
+				return
+			}
 		}
 		now := t.cfg.clock.Now()
-		d := decide(c.retryPolicy(), c.last, c.facts(), now, t.cfg.rand())
+		d := decide(c.retryPolicy(), c.last, c.facts(o), now, t.cfg.rand())
 		if d.retry && !d.probe {
 			if c.replay != nil && !c.replay.ready(c.Context) {
 				if c.Context.Err() != nil {
@@ -71,20 +75,25 @@ func (t *Transport) loop(c *call, r *http.Request) {
 			c.last = result{err: err}
 			return
 		}
+		if !t.cfg.hooks.prepareRetry(c, &r) { // retryablehttp hooks: PrepareRetry
+			return
+		}
 	}
 }
 
-// facts gathers what decide needs to know of c besides its latest outcome.
-func (c *call) facts() facts {
+// facts gathers what decide needs to know of c besides its latest
+// outcome, whose class is o.
+func (c *call) facts(o Outcome) facts {
 	dl, _ := c.Context.Deadline()
 	f := facts{
-		outcome:    c.outcome(),
+		outcome:    o,
 		attempts:   c.attempts - int(c.hedges),
 		idempotent: c.idempotent,
 		replayable: c.replayable || c.replay != nil, // a copy's readiness is known later (loop)
 		deadline:   dl,
 		refused:    c.refused,
 		probeWaits: c.probeWaits,
+		hooks:      c.t.cfg.hooks, // retryablehttp hooks: Backoff
 	}
 	if !c.skipBreaker {
 		f.hostFailing = c.host.failing()
@@ -164,6 +173,8 @@ type facts struct {
 	probeWaits    int           // waits for a probe so far
 	probing       bool          // the breaker sends a degraded host's quick probes (probingDegraded)
 	probeInterval time.Duration // Breaker.ProbeInterval
+
+	hooks *retryHooks // retryablehttp hooks
 }
 
 // decision is what decide concludes: go again after wait, or stop. stop
@@ -220,6 +231,7 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 	} else {
 		d.wait = Backoff(f.attempts-1, p.MinWait, p.MaxWait, rnd)
 	}
+	d.wait = f.hooks.wait(d.wait, last.asked, f.attempts-1, last.resp) // retryablehttp hooks: Backoff
 	if !f.deadline.IsZero() && !now.Add(d.wait+deadlineMargin).Before(f.deadline) {
 		d.stop = ErrDeadline
 		if last.asked {
