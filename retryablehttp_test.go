@@ -564,7 +564,7 @@ func TestFromRetryableHTTP_httpClient(t *testing.T) {
 
 	rc.HTTPClient.Timeout = 20 * time.Millisecond
 	rc.RetryMax = 0
-	c, _ = fromRetryable(t, rc)
+	c, _ = fromRetryable(t, rc, withClock(realClock{})) // the attempt timeout runs on the clock
 	_, err = c.Get(srv.URL + "/hang")
 	if !errors.Is(err, ErrAttemptTimeout) {
 		t.Errorf("got %v, want ErrAttemptTimeout: the inner client's Timeout bounds each attempt", err)
