@@ -43,11 +43,14 @@
 //     bounds the wait for its response headers; a hung attempt is abandoned
 //     and counts as a retryable failure.
 //  4. The outcome is classified, as [Classify] does: success; retryable
-//     (network failures before a response, timeouts, 408, 429, 500, 502,
-//     503, 504); or permanent (other 4xx, 501, 505, certificate errors, too
-//     many redirects). Only retryable failures of the server or the network
-//     count against the breaker: 4xx and the caller's own cancellation never
-//     do.
+//     (network failures before a response, timeouts, 408, 429, and every
+//     5xx, Cloudflare's 520-524 and 530 and a proxy's 598 and 599
+//     included, as go-retryablehttp and failsafe-go retry them); or
+//     permanent (other 4xx; 501, 505, 506, 508, 510 and 511, which say the
+//     request itself is wrong or will never be carried out; certificate
+//     errors, too many redirects). Only retryable failures of the server or
+//     the network count against the breaker: 4xx (429 included) and the
+//     caller's own cancellation never do.
 //  5. A retryable failure is retried when the request is safe to send again
 //     (see below), retries are left ([Retry].Max), the host's retry budget
 //     allows one, and the wait fits: the backoff, or what the server asked
