@@ -181,7 +181,15 @@
 //     cookies), Body (bounded) and Truncated, Problem (RFC 9457 problem
 //     details, when the body is application/problem+json), TraceID,
 //     RequestID (X-Request-Id and its kin), Attempts, RetryAfter, and Stop:
-//     why retrying stopped early, when it did.
+//     why retrying stopped early, when it did. Its message quotes the
+//     server's words: the problem details' title and detail; for an HTML
+//     page, such as the error pages of nginx, load balancers and CDNs, what
+//     a person reads on it (the title and visible text, without markup,
+//     scripts, styles, and text that only repeats the status), so nginx's
+//     502 reads "resilient: 502 Bad Gateway after 4 attempts: nginx/1.25.3";
+//     otherwise the start of the body. Body keeps the bytes as sent. A
+//     status line that only repeats its code ("522 status code 522") shows
+//     the code once.
 //   - [*TransportError]: the last attempt got no response (refused, reset,
 //     timed out, malformed). Err is that cause, so errors.Is(err,
 //     syscall.ECONNREFUSED), net.Error's Timeout and errors.Is(err,
