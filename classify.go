@@ -49,15 +49,15 @@ func (o Outcome) String() string {
 // policy sees it. err takes precedence over resp. It is the question the
 // client asks after every attempt, exported so that callers can ask it too.
 //
-// Every 5xx is Retryable, and counts against the host's circuit breaker,
-// as go-retryablehttp and failsafe-go retry every 5xx but 501: the 5xx a
-// client meets most often come from the proxies, load balancers and CDNs
-// in front of a service, and many of them are not in the IANA registry
+// A 5xx is Retryable, and counts against the host's circuit breaker, as
+// go-retryablehttp and failsafe-go's failsafehttp retry every 5xx but 501:
+// the 5xx a client meets most often come from the proxies, load balancers
+// and CDNs in front of a service, and many are not in the IANA registry
 // (Cloudflare's 520-524 and 530 for an origin that is down, unreachable
 // or slow; 529 for an overloaded site; 598 and 599 from proxies whose
-// upstream timed out). The exceptions say that the request itself is
-// wrong, or that the server will never carry it out, so they are
-// Permanent and leave the host healthy:
+// upstream timed out). Six are Permanent and leave the host healthy,
+// since each says that the request itself is wrong, or that the server
+// will never carry it out:
 //
 //   - 501 Not Implemented (RFC 9110 15.6.2): the server does not support
 //     the method or function at all;
@@ -72,9 +72,12 @@ func (o Outcome) String() string {
 //     wants the client to log in to the network first.
 //
 // 507 Insufficient Storage (RFC 4918) stays Retryable: RFC 4918 calls it
-// temporary. A status past 599 is not HTTP's and is Permanent, where
-// go-retryablehttp retries it; it also retries 505 to 511, and never 408.
-// A WithClassifier hook overrides all of this.
+// temporary. A status past 599 is not HTTP's and is Permanent. Where
+// go-retryablehttp and failsafehttp differ: they also retry 505, 506, 508,
+// 510, 511 and statuses past 599, and never 408; go-retryablehttp retries
+// any method, where this client retries only the requests that are safe
+// to send again (see IsIdempotent). A WithClassifier hook overrides all
+// of this.
 func Classify(resp *http.Response, err error) Outcome {
 	if err != nil {
 		return classifyErr(err)
