@@ -14,6 +14,11 @@ import (
 	"golang.org/x/net/html"
 )
 
+// MaxPage is how much of an HTML page PageText reads: 64 KiB, as much as
+// a *StatusError keeps by default. A page whose first words come later is
+// not one a person reads either.
+const MaxPage = 64 << 10
+
 // IsHTML reports whether an error body is an HTML page: contentType (the
 // response's Content-Type) says text/html or application/xhtml+xml, or it
 // names no JSON type and b looks like HTML to http.DetectContentType (a
@@ -35,15 +40,16 @@ func IsHTML(contentType string, b []byte) bool {
 
 // PageText returns what a person reads on the HTML page b, as one clean
 // line of at most n runes (see Excerpt): the title, ": ", then the visible
-// text, without markup, comments, scripts or styles. Text at the start of
-// the page that only repeats the title or known (the status line the
-// message already shows) is left out, and so is a title that known
+// text, without markup, comments, scripts or styles, entities decoded.
+// Text that only repeats the title or known (the status line the message
+// already shows; see repeats) is left out, and so is a title that known
 // already says: nginx's 502 page after the status "502 Bad Gateway"
 // reads "nginx/1.25.3".
 //
-// The work is bounded by b, which the caller has bounded, and ends as
-// soon as n runes of text are found.
+// It reads at most the first MaxPage bytes of b, however long the error
+// body limit lets b be, and stops as soon as it has n runes of text.
 func PageText(b []byte, known string, n int) string {
+	b = b[:min(len(b), MaxPage)]
 	p := page{known: fold([]byte(known)), n: n}
 	p.read(b)
 	title := ""

@@ -69,6 +69,13 @@ func TestPageText_stopsReadingOnceItHasEnough(t *testing.T) {
 	}
 }
 
+func TestPageText_readsAtMostMaxPage(t *testing.T) {
+	script := "<script>" + strings.Repeat("x", MaxPage) + "</script>"
+	if got := PageText([]byte("<title>T</title>"+script+"<p>late words</p>"), "", 200); got != "T" {
+		t.Errorf("PageText = %q, want the title alone: the words come after MaxPage", got)
+	}
+}
+
 func TestIsHTML(t *testing.T) {
 	cases := []struct {
 		contentType, body string
