@@ -22,11 +22,13 @@ const (
 	// Success: a response that is not an error: 1xx, 2xx, 3xx.
 	Success Outcome = iota
 	// Retryable: a transient failure that a later attempt may not meet:
-	// a network failure or timeout, or status 408, 429, 500, 502, 503, 504.
+	// a network failure or timeout, status 408 or 429, or a 5xx other
+	// than 501, 505, 506, 508, 510 and 511.
 	Retryable
 	// Permanent: a failure that the same request will meet again: other
-	// 4xx, 501, 505 and other 5xx, a certificate error, too many
-	// redirects, an invalid request, or the caller's own cancellation.
+	// 4xx, 501, 505, 506, 508, 510, 511, a status past 599, a certificate
+	// error, too many redirects, an invalid request, or the caller's own
+	// cancellation.
 	Permanent
 )
 
@@ -46,6 +48,36 @@ func (o Outcome) String() string {
 // Classify returns the class of an attempt's result, as the client's retry
 // policy sees it. err takes precedence over resp. It is the question the
 // client asks after every attempt, exported so that callers can ask it too.
+//
+// A 5xx is Retryable, and counts against the host's circuit breaker, as
+// go-retryablehttp and failsafe-go's failsafehttp retry every 5xx but 501:
+// the 5xx a client meets most often come from the proxies, load balancers
+// and CDNs in front of a service, and many are not in the IANA registry
+// (Cloudflare's 520-524 and 530 for an origin that is down, unreachable
+// or slow; 529 for an overloaded site; 598 and 599 from proxies whose
+// upstream timed out). Six are Permanent and leave the host healthy,
+// since each says that the request itself is wrong, or that the server
+// will never carry it out:
+//
+//   - 501 Not Implemented (RFC 9110 15.6.2): the server does not support
+//     the method or function at all;
+//   - 505 HTTP Version Not Supported (RFC 9110 15.6.6): it refuses the
+//     request's major HTTP version;
+//   - 506 Variant Also Negotiates (RFC 2295): its content negotiation is
+//     misconfigured, for every request for that resource;
+//   - 508 Loop Detected (RFC 5842): the request's bindings form a loop;
+//   - 510 Not Extended (RFC 2774, obsoleted): the request lacks an
+//     extension the server requires;
+//   - 511 Network Authentication Required (RFC 6585): a captive portal
+//     wants the client to log in to the network first.
+//
+// 507 Insufficient Storage (RFC 4918) stays Retryable: RFC 4918 calls it
+// temporary. A status past 599 is not HTTP's and is Permanent. Where
+// go-retryablehttp and failsafehttp differ: they also retry 505, 506, 508,
+// 510, 511 and statuses past 599, and never 408; go-retryablehttp retries
+// any method, where this client retries only the requests that are safe
+// to send again (see IsIdempotent). A WithClassifier hook overrides all
+// of this.
 func Classify(resp *http.Response, err error) Outcome {
 	if err != nil {
 		return classifyErr(err)
@@ -70,15 +102,20 @@ func retryableStatus(code int) bool {
 }
 
 // unhealthyStatus reports whether code shows that the host is failing:
-// 500, 502, 503, 504. These, with network failures and attempt timeouts,
-// are what admission counts against a host (see verdict).
+// every 5xx but those that Classify's doc names as permanent. These, with
+// network failures and attempt timeouts, are what admission counts against
+// a host (see verdict).
 func unhealthyStatus(code int) bool {
-	switch code {
-	case http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
+	if code < 500 || code > 599 {
+		return false
 	}
-	return false
+	switch code {
+	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported,
+		http.StatusVariantAlsoNegotiates, http.StatusLoopDetected,
+		http.StatusNotExtended, http.StatusNetworkAuthenticationRequired:
+		return false
+	}
+	return true
 }
 
 // classifyErr classifies an error that came instead of a response. It walks

@@ -51,11 +51,14 @@
 //     bounds the wait for its response headers; a hung attempt is abandoned
 //     and counts as a retryable failure.
 //  4. The outcome is classified, as [Classify] does: success; retryable
-//     (network failures before a response, timeouts, 408, 429, 500, 502,
-//     503, 504); or permanent (other 4xx, 501, 505, certificate errors, too
-//     many redirects). Only retryable failures of the server or the network
-//     count against the breaker: 4xx and the caller's own cancellation never
-//     do.
+//     (network failures before a response, timeouts, 408, 429, and every
+//     5xx, Cloudflare's 520-524 and 530 and a proxy's 598 and 599
+//     included, as go-retryablehttp and failsafe-go retry them); or
+//     permanent (other 4xx; 501, 505, 506, 508, 510 and 511, which say the
+//     request itself is wrong or will never be carried out; certificate
+//     errors, too many redirects). Only retryable failures of the server or
+//     the network count against the breaker: 4xx (429 included) and the
+//     caller's own cancellation never do.
 //  5. A retryable failure is retried when the request is safe to send again
 //     (see below), retries are left ([Retry].Max), the host's retry budget
 //     allows one, and the wait fits: the backoff, or what the server asked
@@ -186,7 +189,15 @@
 //     cookies), Body (bounded) and Truncated, Problem (RFC 9457 problem
 //     details, when the body is application/problem+json), TraceID,
 //     RequestID (X-Request-Id and its kin), Attempts, RetryAfter, and Stop:
-//     why retrying stopped early, when it did.
+//     why retrying stopped early, when it did. Its message quotes the
+//     server's words: the problem details' title and detail; for an HTML
+//     page, such as the error pages of nginx, load balancers and CDNs, what
+//     a person reads on it (the title and visible text, without markup,
+//     scripts, styles, and text that only repeats the status), so nginx's
+//     502 reads "resilient: 502 Bad Gateway after 4 attempts: nginx/1.25.3";
+//     otherwise the start of the body. Body keeps the bytes as sent. A
+//     status line that only repeats its code ("522 status code 522") shows
+//     the code once.
 //   - [*TransportError]: the last attempt got no response (refused, reset,
 //     timed out, malformed). Err is that cause, so errors.Is(err,
 //     syscall.ECONNREFUSED), net.Error's Timeout and errors.Is(err,

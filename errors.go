@@ -105,8 +105,9 @@ const maxExcerpt = 200
 func (e *StatusError) Error() string {
 	var b strings.Builder
 	b.WriteString("resilient: ")
-	if e.Status != "" {
-		b.WriteString(body.Excerpt([]byte(e.Status), maxStatus))
+	status := body.StatusLine(e.Status, e.StatusCode, maxStatus)
+	if status != "" {
+		b.WriteString(status)
 	} else {
 		b.WriteString(strconv.Itoa(e.StatusCode))
 	}
@@ -119,14 +120,17 @@ func (e *StatusError) Error() string {
 		fmt.Fprintf(&b, ", server asks to retry after %s", e.RetryAfter.Round(time.Second))
 	}
 	writeIDs(&b, e.TraceID, e.RequestID)
-	if s := e.excerpt(); s != "" {
+	if s := e.excerpt(status); s != "" {
 		b.WriteString(": ")
 		b.WriteString(s)
 	}
 	return b.String()
 }
 
-func (e *StatusError) excerpt() string {
+// excerpt is the server's words in the message: the problem details'
+// title and detail, the words a person reads on an HTML page (those after
+// status, the status line the message already shows), or the body.
+func (e *StatusError) excerpt(status string) string {
 	if p := e.Problem; p != nil {
 		switch {
 		case p.Title != "" && p.Detail != "":
@@ -136,6 +140,9 @@ func (e *StatusError) excerpt() string {
 		case p.Title != "":
 			return body.Excerpt([]byte(p.Title), maxExcerpt)
 		}
+	}
+	if body.IsHTML(e.Header.Get("Content-Type"), e.Body) {
+		return body.PageText(e.Body, status, maxExcerpt)
 	}
 	return body.Excerpt(e.Body, maxExcerpt)
 }

@@ -294,5 +294,5 @@ func reason(last result) string {
 		}
 		return err.Error()
 	}
-	return body.Excerpt([]byte(last.resp.Status), maxStatus)
+	return body.StatusLine(last.resp.Status, last.resp.StatusCode, maxStatus)
 }

@@ -47,6 +47,12 @@ func TestTransport_RoundTrip_attemptsPerMethodAndStatus(t *testing.T) {
 		{"GET 400 passed through", http.MethodGet, false, 400, 1, false},
 		{"GET 501 not retried", http.MethodGet, false, 501, 1, true},
 		{"GET 505 not retried", http.MethodGet, false, 505, 1, true},
+		{"GET 511 not retried", http.MethodGet, false, 511, 1, true},
+		{"GET 507 retried", http.MethodGet, false, 507, 4, true},
+		{"GET 522 (Cloudflare) retried", http.MethodGet, false, 522, 4, true},
+		{"GET 530 (Cloudflare) retried", http.MethodGet, false, 530, 4, true},
+		{"GET 599 retried", http.MethodGet, false, 599, 4, true},
+		{"POST 522 sent once", http.MethodPost, false, 522, 1, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

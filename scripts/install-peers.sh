@@ -5,6 +5,7 @@
 #   toxiproxy-server  network faults            go install, pinned
 #   otelcol           OTLP in, debug log out    collector builder, pinned manifest
 #   redis-server      breaker state store       Debian package (apt-get)
+#   nginx             reverse proxy, real 502s  Debian package nginx-light
 #   staticcheck       lint                      go install, pinned
 #   benchstat         benchmark comparison      go install, pinned
 #
@@ -116,75 +117,98 @@ as_root() {
   elif command -v sudo >/dev/null; then
     sudo -n "$@"
   else
-    echo "redis-server: need root (or passwordless sudo) to apt-get install it" >&2
+    echo "need root (or passwordless sudo) to apt-get install $*" >&2
     return 1
   fi
 }
 
-# redis_pids lists running redis-server processes (no procps on a bare image).
-redis_pids() {
-  local d
-  for d in /proc/[0-9]*; do
-    [[ $(cat "$d/comm" 2>/dev/null) == redis-server ]] && echo "${d#/proc/}"
-  done
-  return 0
-}
-
-# install_redis installs the Debian package without letting it start the
-# system service: policy-rc.d exiting 101 tells invoke-rc.d "not now".
-install_redis() {
-  if command -v redis-server >/dev/null; then
+# apt_install COMMAND PACKAGE PIDS_FN: installs a Debian package without
+# letting it start its system service (policy-rc.d exiting 101 tells
+# invoke-rc.d "not now"), then stops any COMMAND process the install
+# started anyway: the tests start their own servers. PIDS_FN lists the
+# running COMMAND processes.
+apt_install() {
+  local cmd=$1 pkg=$2 pids_fn=$3
+  if have "$cmd"; then
     echo cached
     return
   fi
   if ! command -v apt-get >/dev/null; then
-    echo "redis-server: not on PATH and no apt-get here; install Redis 7 with your package manager" >&2
+    echo "$cmd: not on PATH and no apt-get here; install $pkg with your package manager" >&2
     return 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # The apt installs run in parallel with the builds but one at a time
+  # among themselves: each holds dpkg's lock and the policy-rc.d guard.
+  if command -v flock >/dev/null; then
+    exec 8>"$TOOLS/.apt-lock"
+    flock 8
+  fi
   local guard=/usr/sbin/policy-rc.d created_guard=
   if [[ ! -e $guard ]]; then
     as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$guard && chmod 755 $guard"
     created_guard=1
   fi
   local before status=0
-  before=$(redis_pids)
+  before=$("$pids_fn")
   {
     # Update the package lists only when they do not know the package, or
     # when they are stale enough that the download fails.
-    if ! apt-cache show redis-server >/dev/null 2>&1; then
+    if ! apt-cache show "$pkg" >/dev/null 2>&1; then
       as_root apt-get update -q
     fi
-    as_root apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends redis-server ||
-      { as_root apt-get update -q && as_root apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends redis-server; }
+    as_root apt-get install -y -q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=120 --no-install-recommends "$pkg" ||
+      { as_root apt-get update -q && as_root apt-get install -y -q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=120 --no-install-recommends "$pkg"; }
   } || status=$?
   if [[ -n $created_guard ]]; then
     as_root rm -f "$guard"
   fi
   [[ $status -eq 0 ]] || return "$status"
-  # The tests start their own servers; no system one may stay behind from
-  # this install, now or at the next boot.
+  # No system server may stay behind from this install, now or at the
+  # next boot.
   if [[ -d /run/systemd/system ]]; then
-    as_root systemctl disable --now redis-server.service >/dev/null 2>&1 || true
+    as_root systemctl disable --now "$cmd.service" >/dev/null 2>&1 || true
   fi
   local pid
-  for pid in $(redis_pids); do
+  for pid in $("$pids_fn"); do
     if ! grep -qx "$pid" <<<"$before"; then
-      echo "stopping redis-server $pid started by the package install"
+      echo "stopping $cmd $pid started by the package install"
       as_root kill "$pid" || true
     fi
   done
-  command -v redis-server >/dev/null
+  have "$cmd"
   echo installed
 }
 
-tools=(otelcol toxiproxy-server staticcheck benchstat redis-server)
+# have COMMAND: COMMAND is on PATH, or in /usr/sbin (where nginx goes, and
+# which is not on a user's PATH everywhere).
+have() { command -v "$1" >/dev/null || [[ -x /usr/sbin/$1 ]]; }
+
+# pids_of COMM lists running processes named COMM (no procps on a bare
+# image).
+pids_of() {
+  local d
+  for d in /proc/[0-9]*; do
+    [[ $(cat "$d/comm" 2>/dev/null) == "$1" ]] && echo "${d#/proc/}"
+  done
+  return 0
+}
+redis_pids() { pids_of redis-server; }
+nginx_pids() { pids_of nginx; }
+
+install_redis() { apt_install redis-server redis-server redis_pids; }
+# nginx-light is the smallest build of nginx (proxy, no extra modules); the
+# tests run it as a reverse proxy whose upstream goes away.
+install_nginx() { apt_install nginx nginx-light nginx_pids; }
+
+tools=(otelcol toxiproxy-server staticcheck benchstat redis-server nginx)
 declare -A fn=(
   [otelcol]=install_otelcol
   [toxiproxy-server]=install_toxiproxy
   [staticcheck]=install_staticcheck
   [benchstat]=install_benchstat
   [redis-server]=install_redis
+  [nginx]=install_nginx
 )
 declare -A pid=()
 

@@ -36,7 +36,7 @@ read -r -a pkgs <<<"${RESILIENT_TEST_PKGS:-./...}"
 # measured from the executions per second of a 60 s run (see
 # docs/testing.md); a slower machine takes longer, it does not fail.
 declare -A fuzz_execs=(
-  [FuzzExcerpt]=600000
+  [FuzzExcerpt]=350000
   [FuzzRequestID]=400000
   [FuzzRateLimitReset]=350000
   [FuzzRetryAfter]=300000

@@ -171,19 +171,38 @@ func TestExcerpt(t *testing.T) {
 // FuzzExcerpt checks what an error message relies on, for any body a server
 // can send: one clean line of valid UTF-8, without control or invisible
 // format characters, at most n runes plus the cut mark, and the whole text
-// (folded) when it fits.
+// (folded) when it fits. The same body read as an HTML page (PageText, the
+// status line being its first line) is a clean line of at most n runes
+// plus the cut mark too.
 func FuzzExcerpt(f *testing.F) {
 	f.Add([]byte("db pool exhausted"), 200)
 	f.Add([]byte("<html>\n<body>\r\n502 Bad Gateway</body></html>"), 20)
 	f.Add([]byte("a b c d"), 2)
 	f.Add([]byte("\x1b[2J\x1b[H\u202e\u0085\xff"), 5)
 	f.Add([]byte{}, 0)
+	f.Add([]byte("502 Bad Gateway\n<html><head><title>502 Bad Gateway</title><style>p{}</style></head>"+
+		"<body><h1>502 Bad Gateway</h1><!-- c --><script>x<y</script><p>nginx&amp;co<b>5</b>02</p><hr>\x1b\u202e</body>"), 30)
+	f.Add([]byte("<title>a</title><title>b</title><svg><title>c</title></svg><textarea>d<p>e"), 10)
 	f.Fuzz(func(t *testing.T, b []byte, n int) {
 		n %= 1 << 12 // n is ours, not the server's: keep it to sensible sizes
 		orig := bytes.Clone(b)
+		known, _, _ := bytes.Cut(b, []byte("\n"))
+		page := PageText(b, StatusLine(string(known), 502, 80), n)
+		IsHTML("text/plain", b)
 		out := Excerpt(b, n)
 		if !bytes.Equal(b, orig) {
-			t.Fatal("Excerpt modified its input")
+			t.Fatal("Excerpt or PageText modified its input")
+		}
+		if !utf8.ValidString(page) || strings.HasPrefix(page, " ") || strings.HasSuffix(page, " ") || strings.Contains(page, "  ") {
+			t.Fatalf("PageText = %q: not one clean line", page)
+		}
+		for _, r := range page {
+			if r != ' ' && !unicode.IsPrint(r) || r == utf8.RuneError {
+				t.Fatalf("PageText = %q: holds %U", page, r)
+			}
+		}
+		if c := utf8.RuneCountInString(strings.TrimSuffix(page, "…")); c > max(n, 0) {
+			t.Fatalf("PageText(_, %d) = %q: %d runes", n, page, c)
 		}
 		if !utf8.ValidString(out) {
 			t.Fatalf("Excerpt = %q: invalid UTF-8", out)

@@ -1,6 +1,6 @@
 // Package testpeers starts the real services the integration tests talk to
-// (Redis, Toxiproxy and an OpenTelemetry Collector) as child processes on
-// free 127.0.0.1 ports, and stops them by PID.
+// (Redis, Toxiproxy, an OpenTelemetry Collector, and nginx as a reverse
+// proxy) as child processes on free 127.0.0.1 ports, and stops them by PID.
 //
 // scripts/install-peers.sh installs the binaries into $RESILIENT_TOOLS/bin
 // (default $HOME/.cache/resilient-tools/bin); this package looks there first,

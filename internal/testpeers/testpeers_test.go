@@ -353,3 +353,48 @@ func TestStartRedis_exitsEarly(t *testing.T) {
 		}
 	}
 }
+
+func TestNginx(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "from upstream")
+	}))
+	n, err := StartNginx(up.Listener.Addr().String())
+	Need(t, err)
+	t.Cleanup(func() { _ = n.Stop() })
+
+	get := func() (int, string) {
+		t.Helper()
+		resp, err := noKeepAlive.Get("http://" + n.Addr + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 || body != "from upstream" {
+		t.Fatalf("through nginx: %d %q, want 200 from upstream", code, body)
+	}
+	up.Close()
+	if code, body := get(); code != http.StatusBadGateway || !strings.Contains(body, "<center>nginx") {
+		t.Fatalf("upstream down: %d %q, want nginx's own 502 page", code, body)
+	}
+	// The access log line is written once the response is sent.
+	deadline := time.Now().Add(5 * time.Second)
+	for got, _ := n.Requests(); got != 2; got, _ = n.Requests() {
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx logged %d requests, want 2 (readiness checks aside)", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	addr, pid := n.Addr, n.PID()
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	assertClosed(t, addr)
+	assertGone(t, pid)
+	if err := n.Stop(); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
