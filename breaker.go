@@ -110,9 +110,10 @@ type breaker struct {
 
 	// The host's recent success rate, which tripRun and fastProbes weigh
 	// a run of failures against: recent successes, and the failures of
-	// runs that a success ended. The run in progress is gobreaker's
-	// ConsecutiveFailures; pending is its length when gobreaker last
-	// asked ReadyToTrip, added to failed when a success ends it.
+	// runs that a success ended. The run in progress is pending: while
+	// closed, gobreaker's ConsecutiveFailures when it last asked
+	// ReadyToTrip; then the failures since the open. A success adds it to
+	// failed.
 	ok, failed, pending atomic.Int64
 	// ratio counts the attempts and failures of the last Window, for
 	// FailureRatio; nil when the run of failures always meets that rule
@@ -349,6 +350,12 @@ func (h *host) observe(v error) {
 		}
 	}
 	if v != nil {
+		if br.holdUntil.Load() != 0 {
+			// Open or probing: a failed probe, or an attempt sent before
+			// the open, lengthens the run that ReadyToTrip, asked only
+			// while closed, last saw.
+			br.pending.Add(1)
+		}
 		return
 	}
 	if br.pending.Load() != 0 {
