@@ -29,6 +29,7 @@ type call struct {
 	host         *host
 	replay       *replayer // sends a body without GetBody again; nil for others
 	started      int64     // the call's start on the attempt watchdog's clock; 0: read it at the first attempt
+	begun        int64     // budget: the call's start in Unix nanoseconds, for the host's latency
 	idempotent   bool
 	replayable   bool
 	instrumented bool
@@ -108,7 +109,8 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		c.started = t.watch.at(now) // the first attempt's start, without reading the clock again
 	}
 	if c.host.budget != nil {
-		c.host.budget.Call(now.UnixNano(), spread(unsafe.Pointer(c)))
+		c.begun = now.UnixNano()                               // budget
+		c.host.budget.Call(c.begun, spread(unsafe.Pointer(c))) // budget
 	}
 	if t.tel.instrumented(c.Context) {
 		c.instrumented = true

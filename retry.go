@@ -134,7 +134,11 @@ func (c *call) next() bool {
 	o := c.outcome()
 	if o != Retryable {
 		// decide would say the same; most calls end here, and need
-		// neither the clock, the deadline nor a random draw.
+		// neither the deadline nor a random draw.
+		if o == Success && c.attempts == 1 && c.host.budget != nil { // budget
+			now := t.cfg.clock.Now().UnixNano()      // budget
+			c.host.budget.Answered(now, now-c.begun) // budget
+		}
 		return false
 	}
 	if c.replay != nil {
@@ -152,7 +156,7 @@ func (c *call) next() bool {
 		deadline:    dl,
 		hostFailing: !c.skipBreaker && c.host.failing(),
 	}, now, t.cfg.rand())
-	if d.retry && c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
+	if d.retry && c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano(), budgetCause(c.last)) { // budget
 		d = decision{stop: ErrRetryBudgetExhausted}
 	}
 	if !d.retry {
