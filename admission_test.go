@@ -501,7 +501,7 @@ func TestRetryBudget_bankedSuccessesPayForOneWindowOnly(t *testing.T) {
 		readAll(t, resp)
 	}
 	clk.Advance(250 * time.Millisecond) // ...which expire with the window
-	f.code.Store(429) // the host says it gets too much: retries are held to the share
+	f.code.Store(429)                   // the host says it gets too much: retries are held to the share
 	srv.hits.Store(0)
 	for i := 0; i < 20; i++ {
 		c.Get(srv.URL)
