@@ -145,3 +145,14 @@ func ratio(a, b int) float64 {
 	}
 	return float64(a) / float64(b)
 }
+
+// Storm reports whether s is a retry storm: a capacity-bound server and a
+// trigger.
+func (s ScenarioResult) Storm() bool {
+	for _, p := range s.Phases {
+		if p.Name == "trigger" {
+			return s.Capacity != nil
+		}
+	}
+	return false
+}
