@@ -34,6 +34,7 @@ func Markdown(w io.Writer, r *Result, l Limits) error {
 
 	writeVerdicts(p, Check(r, l), l)
 	writeTotals(p, r)
+	writeSummary(p, r)
 	for _, sc := range r.Scenarios {
 		writeScenario(p, r, sc)
 	}
@@ -104,6 +105,39 @@ func writeTotals(p printf, r *Result) {
 			p("\n")
 		}
 	}
+}
+
+// writeSummary writes one row per faulty phase, and per window of a
+// capacity-bound scenario, with every client side by side: success, and
+// server requests per call.
+func writeSummary(p printf, r *Result) {
+	p("## Phase by phase\n\nSuccess, and server requests per call in brackets; for the window after a storm's trigger, "+
+		"the time to recover (≥ %.0f%% of the calls of every 250 ms bucket from then on succeed).\n\n| scenario / phase |", 100*RecoveredShare)
+	for _, c := range r.Clients {
+		p(" %s |", c.Name)
+	}
+	p("\n|---|")
+	for range r.Clients {
+		p("--:|")
+	}
+	p("\n")
+	for _, sc := range r.Scenarios {
+		for _, ph := range sc.Phases {
+			if !ph.Fault.Faulty() && sc.Capacity == nil {
+				continue
+			}
+			p("| %d %s / %s |", sc.ID, sc.Name, ph.Name)
+			for _, c := range ph.Clients {
+				p(" %.1f%% (%.2f)", 100*c.Success(), c.PerCall())
+				if ph.Healed && sc.Storm() {
+					p(", %s", fmtDur(c.Recovery))
+				}
+				p(" |")
+			}
+			p("\n")
+		}
+	}
+	p("\n")
 }
 
 func writeScenario(p printf, r *Result, sc ScenarioResult) {
