@@ -446,8 +446,11 @@ func TestAdmission_hammeredByManyGoroutines(t *testing.T) {
 	}
 }
 
+// TestRetryBudget_limitsRetriesToAShareOfTraffic: a host that answers 429
+// (it says the client sends too much) gets retries of at most Ratio of
+// the calls.
 func TestRetryBudget_limitsRetriesToAShareOfTraffic(t *testing.T) {
-	srv := newServer(t, status(503, "down"))
+	srv := newServer(t, status(429, "slow down"))
 	clk := newFakeClock() // the whole run falls in one window
 	c := newClient(t, WithRetry(Retry{Max: 3, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond,
 		Budget: RetryBudget{Ratio: 0.2, MinRetries: 3, Window: time.Hour}}), WithBreaker(Breaker{Disabled: true}), withClock(clk))
@@ -462,8 +465,8 @@ func TestRetryBudget_limitsRetriesToAShareOfTraffic(t *testing.T) {
 				_, err := c.Get(srv.URL)
 				if errors.Is(err, ErrRetryBudgetExhausted) {
 					budgetStops.Add(1)
-					if !strings.Contains(err.Error(), "retry budget exhausted") || StatusCode(err) != 503 {
-						t.Errorf("Error() = %q: want the last 503 and the reason", err)
+					if !strings.Contains(err.Error(), "retry budget exhausted") || StatusCode(err) != 429 {
+						t.Errorf("Error() = %q: want the last 429 and the reason", err)
 					}
 				}
 			}
@@ -498,7 +501,7 @@ func TestRetryBudget_bankedSuccessesPayForOneWindowOnly(t *testing.T) {
 		readAll(t, resp)
 	}
 	clk.Advance(250 * time.Millisecond) // ...which expire with the window
-	f.code.Store(503)
+	f.code.Store(429)                   // the host says it gets too much: retries are held to the share
 	srv.hits.Store(0)
 	for i := 0; i < 20; i++ {
 		c.Get(srv.URL)
@@ -506,6 +509,30 @@ func TestRetryBudget_bankedSuccessesPayForOneWindowOnly(t *testing.T) {
 	// The 20 failing calls themselves pay for 20/5 = 4 retries.
 	if retries := srv.hits.Load() - 20; retries > 20/5 {
 		t.Errorf("%d retries for 20 calls into an outage: the successes before it must not pay for them", retries)
+	}
+}
+
+// TestRetryBudget_flakyCallsOfAQuietClientAllSucceed: at 5 calls a second,
+// with the defaults, every call that meets 503, 503, 200 succeeds: 503s
+// that come at once say nothing of load, so no retry is refused.
+func TestRetryBudget_flakyCallsOfAQuietClientAllSucceed(t *testing.T) {
+	srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+		if n%3 != 0 {
+			w.WriteHeader(503)
+		}
+	})
+	clk := newFakeClock()
+	c := newClient(t, withClock(clk), withRand(half))
+	for i := range 50 {
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		readAll(t, resp)
+		clk.Advance(200 * time.Millisecond)
+	}
+	if n := srv.hits.Load(); n != 150 {
+		t.Errorf("server saw %d requests, want 150: 3 per call", n)
 	}
 }
 

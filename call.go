@@ -29,6 +29,7 @@ type call struct {
 	method       string
 	host         *host
 	replay       *replayer // sends a body without GetBody again; nil for others
+	begun        int64     // the call's start in Unix nanoseconds, for the host's latency (budget)
 	idempotent   bool
 	replayable   bool
 	instrumented bool
@@ -103,7 +104,8 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 	}
 	c.hedge = t.hedgeFor(c)
 	if c.host.budget != nil {
-		c.host.budget.Call(now.UnixNano(), rand.Uint32())
+		c.begun = now.UnixNano()
+		c.host.budget.Call(c.begun, rand.Uint32())
 	}
 	if t.tel.instrumented(c.Context) {
 		c.instrumented = true

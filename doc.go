@@ -98,9 +98,10 @@
 //     past the context deadline;
 //   - abandons an attempt that has no response headers after 10 s
 //     ([Retry].AttemptTimeout);
-//   - lets retries add at most 10% to the calls made to a host over a
-//     rolling second, or 3 when that is more ([RetryBudget]), so that an
-//     outage or an overload is not multiplied by the retry count;
+//   - retries freely while a host shows no sign that load hurts it, and
+//     holds retries to 10% of the calls made to it over a rolling second
+//     (or 3, when that is more) while it does ([RetryBudget]; see
+//     "Retries follow the host's room" below);
 //   - admits calls per host ([Breaker]) so as never to be worse than a
 //     plain client: while a host answers some calls, nothing is refused.
 //     A run of failures that is improbable at the host's recent success
@@ -162,13 +163,35 @@
 // be sent twice are hedged (idempotent, with a body that GetBody can
 // give again). The delay is fixed ([Hedging].Delay) or the host's recent
 // latency at a quantile (95th by default, once 100 calls were timed).
-// Hedges draw on the host's retry budget, as retries do, so hedging and
-// retries together add at most Budget.Ratio (or MinRetries per window,
-// when that is more) to a host's load; no hedge
+// Hedges are extra load, not answers to failures: they are always held to
+// the host's retry budget share, Budget.Ratio of the calls (or MinRetries
+// per window, when that is more), the window's retries counted in it; no hedge
 // goes to a host whose admission refuses it. Each hedge is an attempt
 // span with resilient.hedge=true, and the metrics resilient.hedges,
 // resilient.hedges.won and resilient.hedges.refused count them.
 // bench/HEDGING.md measures it against failsafe-go and resty.
+//
+// # Retries follow the host's room
+//
+// Random failures (a share of 5xx, connection resets, a flapping host) cost
+// the server nothing other calls need, and retrying them is what gets calls
+// through; a capacity-bound server in overload is another matter: its
+// queue grows, answers come later, attempts time out while it still works
+// on them, and every retry takes the place of another call or adds to the
+// backlog, which keeps it overloaded after the cause has gone (a retry
+// storm, a metastable failure). So the retry budget refuses nothing while a
+// host shows no sign that load hurts it (Retry.Max bounds each call, the
+// breaker an outage), and holds retries to RetryBudget.Ratio of the calls
+// (10%, or MinRetries per second) while it does: for 2 s after an attempt
+// timed out or was answered 429 (RetryBudget.Hold), and while the mean
+// latency of its answered calls over the last second is above twice its own
+// baseline, a one-minute average (RetryBudget.Latency, Baseline), and 20 ms
+// or more above it: a queue building, as TCP Vegas and Netflix's Gradient2
+// read it. A 503 with Retry-After is honoured by waiting, not held back.
+// HostState.RetryShare and RetryHeldBack, and the resilient.retry_budget.share
+// gauge, say which holds for each host. A server that rejects at a cost but
+// shows neither latency, timeouts nor 429s looks like random 503s to it.
+// bench/SCENARIOS.md measures both kinds of fault.
 //
 // # Deciding what is retryable
 //
@@ -331,6 +354,9 @@
 //     first.
 //   - resilient.retry_budget.refusals (counter, {retry}): retries not sent
 //     because the host's retry budget was spent.
+//   - resilient.retry_budget.share (gauge, 1): the share of the calls that
+//     retries may add to each host now: Retry.Max while retries are free,
+//     RetryBudget.Ratio while the host shows that load hurts it.
 //   - resilient.breaker.refusals (counter, {attempt}): attempts, first or
 //     retry, that the host's breaker refused.
 //   - resilient.breaker.transitions (counter, {transition}): breaker state

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/internal/body"
+	"github.com/resilient-http/resilient/internal/budget"
 	"github.com/resilient-http/resilient/internal/latency"
 )
 
@@ -384,7 +385,7 @@ func (c *call) hedgeRequest(r *http.Request) (*http.Request, func(error), bool) 
 		t.tel.hedgeRefused(c, c, hedgeRefusedBreaker)
 		return nil, nil, false
 	}
-	if h.budget != nil && !h.budget.TryRetry(t.cfg.clock.Now().UnixNano()) {
+	if h.budget != nil && !h.budget.TryRetry(t.cfg.clock.Now().UnixNano(), budget.Hedge) {
 		if done != nil {
 			done(errExcluded)
 		}

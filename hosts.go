@@ -44,7 +44,8 @@ func (t *Transport) newHost(k hostKey) *host {
 	h.br = h.newBreaker()
 	r := t.cfg.retry
 	if !r.Budget.Disabled && r.Max > 0 {
-		h.budget = budget.New(r.Budget.Ratio, r.Budget.MinRetries, r.Budget.Window)
+		h.budget = budget.New(budget.Config{Ratio: r.Budget.Ratio, Min: r.Budget.MinRetries, Window: r.Budget.Window,
+			Latency: r.Budget.Latency, Baseline: r.Budget.Baseline, Hold: r.Budget.Hold})
 	}
 	t.tel.hostAdded(h)
 	return h

@@ -52,29 +52,48 @@ type Retry struct {
 	Budget RetryBudget
 }
 
-// RetryBudget limits retries per host to a share of the traffic, so that an
-// outage or an overload is not multiplied by the retry count. Over a
-// rolling Window, retries may add at most Ratio of the calls made to the
-// host, or MinRetries when that is more, as Finagle's RetryBudget and
-// gRPC's retry throttling (whose token ratio is also 0.1) do. The window
-// is short on purpose: the successes of the minutes before an outage pay
-// for at most one window of retries once it starts. Its zero value means
-// the defaults below.
+// RetryBudget holds retries back on a host that shows that load hurts it,
+// and only there. Random failures (a share of 5xx, resets, a flapping host)
+// cost the server nothing other calls need: every retry Retry allows goes,
+// and Retry.Max bounds the load. A capacity-bound server in overload is
+// another matter: its queue grows, answers come later, attempts time out
+// while it still works on them, and retries keep it overloaded after the
+// cause has gone (a retry storm). So while the host shows one of these
+// signs, retries may add at most Ratio of the calls made to it over a
+// rolling Window, or MinRetries when that is more, as Finagle's
+// RetryBudget and gRPC's retry throttling (whose token ratio is also 0.1)
+// do:
+//
+//   - an attempt timed out, or was answered 429, within the last Hold;
+//   - the latency of its answered calls over the last Window is above
+//     Latency times its own baseline (their average over about Baseline),
+//     and 20 ms or more above it: a queue is building.
+//
+// HostState.RetryShare and the resilient.retry_budget.share metric show
+// which holds per host. Its zero value means the defaults below.
 type RetryBudget struct {
-	// Ratio is the share of calls that retries may add. 0 means 0.1:
-	// retries add at most 10% to the load on a host. An overloaded server
-	// that turns away a fifth of the calls gains nothing from retries,
-	// which only take the place of first attempts; 10% keeps what it
-	// receives within 1.1 requests per call, while a host failing 30% of
-	// attempts still sees a third of its failures retried.
+	// Ratio is the share of calls that retries may add while the host
+	// shows that load hurts it. 0 means 0.1: a server whose queue turns
+	// away a fifth of the calls gains nothing from retries, which only
+	// take the place of first attempts; 10% keeps what it receives within
+	// 1.1 requests per call.
 	Ratio float64
-	// MinRetries is the number of retries allowed per Window whatever the
-	// traffic, so that a quiet client can still retry; it is not added to
-	// Ratio's share. 0 means 3.
+	// MinRetries is the number of retries allowed per Window then, whatever
+	// the traffic; it is not added to Ratio's share. 0 means 3.
 	MinRetries int
-	// Window is the rolling window over which calls and retries are
-	// counted. 0 means 1s.
+	// Window is the rolling window over which calls, retries and recent
+	// latency are counted. 0 means 1s.
 	Window time.Duration
+	// Latency is how many times its baseline the host's recent latency
+	// must reach to hold retries back. 0 means 2.
+	Latency float64
+	// Baseline is the time constant of the average that makes a host's
+	// baseline latency: an overload that lasts several times Baseline
+	// becomes the new normal. 0 means 1m.
+	Baseline time.Duration
+	// Hold is how long an attempt timeout or a 429 holds retries back.
+	// 0 means 2s.
+	Hold time.Duration
 	// Disabled turns the budget off: every retry the policy allows is made.
 	Disabled bool
 }
@@ -85,7 +104,8 @@ var DefaultRetry = Retry{
 	MinWait:        100 * time.Millisecond,
 	MaxWait:        5 * time.Second,
 	AttemptTimeout: 10 * time.Second,
-	Budget:         RetryBudget{Ratio: 0.1, MinRetries: 3, Window: time.Second},
+	Budget: RetryBudget{Ratio: 0.1, MinRetries: 3, Window: time.Second,
+		Latency: 2, Baseline: time.Minute, Hold: 2 * time.Second},
 }
 
 // Breaker is the per-host admission policy: a circuit breaker that opens
@@ -232,7 +252,8 @@ func WithRetry(r Retry) Option {
 			c.invalid("Retry.MinWait (%s) and MaxWait (%s) must not be negative", r.MinWait, r.MaxWait)
 		case r.AttemptTimeout < -1:
 			c.invalid("Retry.AttemptTimeout is %s; use -1 to disable it", r.AttemptTimeout)
-		case r.Budget.Ratio < 0 || r.Budget.MinRetries < 0 || r.Budget.Window < 0:
+		case r.Budget.Ratio < 0 || r.Budget.MinRetries < 0 || r.Budget.Window < 0 ||
+			r.Budget.Latency < 0 || r.Budget.Baseline < 0 || r.Budget.Hold < 0:
 			c.invalid("Retry.Budget fields must not be negative; use Disabled to turn the budget off")
 		}
 		orDefault(&r.Max, d.Max)
@@ -245,6 +266,9 @@ func WithRetry(r Retry) Option {
 		orDefault(&r.Budget.Ratio, d.Budget.Ratio)
 		orDefault(&r.Budget.MinRetries, d.Budget.MinRetries)
 		orDefault(&r.Budget.Window, d.Budget.Window)
+		orDefault(&r.Budget.Latency, d.Budget.Latency)
+		orDefault(&r.Budget.Baseline, d.Budget.Baseline)
+		orDefault(&r.Budget.Hold, d.Budget.Hold)
 		c.retry = r
 	})
 }

@@ -35,8 +35,9 @@ func (t *Transport) loop(c *call, r *http.Request) {
 		if c.refused == nil {
 			o = t.cfg.hooks.outcome(c, c.last.class) // retryablehttp hooks: CheckRetry
 			if o != Retryable || c.Context.Err() != nil {
-				// Most calls end here, and need neither the clock, the
-				// deadline nor a random draw.
+				// Most calls end here, and need neither the deadline
+				// nor a random draw.
+				c.answered(o)
 				return
 			}
 		}
@@ -48,7 +49,7 @@ func (t *Transport) loop(c *call, r *http.Request) {
 					return
 				}
 				d = decision{stop: ErrBodyNotReplayable}
-			} else if c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano()) {
+			} else if c.host.budget != nil && !c.host.budget.TryRetry(now.UnixNano(), budgetCause(c.last)) {
 				d = decision{stop: ErrRetryBudgetExhausted}
 			}
 		}
@@ -101,6 +102,15 @@ func (c *call) facts(o Outcome) facts {
 		f.probeInterval = c.t.cfg.breaker.ProbeInterval
 	}
 	return f
+}
+
+// answered tells the host's retry budget how long a call answered at its
+// first attempt took: the latency that shows a queue building (budget).
+func (c *call) answered(o Outcome) {
+	if o == Success && c.attempts == 1 && c.host.budget != nil {
+		now := c.t.cfg.clock.Now().UnixNano()
+		c.host.budget.Answered(now, now-c.begun)
+	}
 }
 
 // stopped records why c stops going again, when something other than the

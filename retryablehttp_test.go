@@ -333,13 +333,14 @@ func TestFromRetryableHTTP_backoffBounded(t *testing.T) {
 		}
 	})
 	t.Run("the retry budget still applies", func(t *testing.T) {
-		srv := newServer(t, status(503, ""))
+		srv := newServer(t, status(429, "")) // the host says load hurts it
 		rc := quietRetryable()
 		rc.RetryMax = 10
 		rc.Backoff = func(time.Duration, time.Duration, int, *http.Response) time.Duration { return time.Millisecond }
 		c, _ := fromRetryable(t, rc)
 		_, err := c.Get(srv.URL)
-		// DefaultRetry's budget: 3 retries per second for a quiet client.
+		// DefaultRetry's budget on a throttling host: 3 retries per second
+		// for a quiet client.
 		if !errors.Is(err, ErrRetryBudgetExhausted) || srv.hits.Load() != 4 {
 			t.Fatalf("got %v after %d requests, want ErrRetryBudgetExhausted after 4", err, srv.hits.Load())
 		}

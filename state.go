@@ -80,7 +80,16 @@ type HostState struct {
 	// window (RetryBudget.Window); both 0 when the budget is disabled or
 	// retries are off (Retry.Max -1), since there is no budget then.
 	Calls, Retries int
-	LastUsed       time.Time // when a call last went to the host
+	// RetryShare is the share of the calls that retries may add now:
+	// Retry.Max (every retry the policy allows) while the host shows no
+	// sign that load hurts it, RetryBudget.Ratio while it does, 0 when
+	// retries are off. RetryHeldBack says why they are held back:
+	// "latency" (the host answers well above its baseline latency),
+	// "timeout" (an attempt timed out within RetryBudget.Hold),
+	// "throttled" (a 429 within RetryBudget.Hold), or "" when they are not.
+	RetryShare    float64
+	RetryHeldBack string
+	LastUsed      time.Time // when a call last went to the host
 }
 
 // Hosts returns the state of every host the transport holds, sorted by
@@ -115,6 +124,9 @@ func (h *host) snapshot(now time.Time) HostState {
 	s := HostState{Host: h.name, Admitted: 1, LastUsed: time.Unix(0, h.lastUsed.Load())}
 	if h.budget != nil {
 		s.Calls, s.Retries = h.budget.Counts(now.UnixNano())
+		s.RetryShare, _, s.RetryHeldBack = h.budget.Limit(now.UnixNano(), float64(h.t.cfg.retry.Max))
+	} else if h.t.cfg.retry.Max > 0 {
+		s.RetryShare = float64(h.t.cfg.retry.Max)
 	}
 	if h.br == nil {
 		return s

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 func TestHosts_afterATripAndRecovery(t *testing.T) {
@@ -72,6 +74,42 @@ func TestHosts_retryBudget(t *testing.T) {
 	h := Hosts(c)[0]
 	if h.Calls != 1 || h.Retries != 3 || h.State != BreakerClosed || h.Admitted != 1 {
 		t.Errorf("%+v; want 1 call and 3 retries in the budget's window, admitted", h)
+	}
+}
+
+// TestHosts_retryShare: Hosts shows whether a host's retries are free
+// (RetryShare is Retry.Max) or held back to RetryBudget.Ratio, and why;
+// the resilient.retry_budget.share gauge says the same.
+func TestHosts_retryShare(t *testing.T) {
+	e := newTelEnv(t)
+	flaky := newServer(t, status(503, ""))
+	throttling := newServer(t, status(429, ""))
+	c := e.client(t, WithRetry(fast), WithBreaker(Breaker{Disabled: true}))
+	c.Get(flaky.URL)
+	c.Get(throttling.URL)
+	hs := Hosts(c)
+	want := map[string]HostState{
+		flaky.URL:      {RetryShare: float64(fast.Max)},
+		throttling.URL: {RetryShare: 0.1, RetryHeldBack: "throttled"},
+	}
+	for _, h := range hs {
+		if w := want[h.Host]; h.RetryShare != w.RetryShare || h.RetryHeldBack != w.RetryHeldBack {
+			t.Errorf("%s: RetryShare %v, RetryHeldBack %q; want %v, %q", h.Host, h.RetryShare, h.RetryHeldBack, w.RetryShare, w.RetryHeldBack)
+		}
+	}
+	rm := e.collect(t)
+	got := map[float64]int{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[float64]); ok && m.Name == "resilient.retry_budget.share" {
+				for _, dp := range g.DataPoints {
+					got[dp.Value]++
+				}
+			}
+		}
+	}
+	if len(got) != 2 || got[float64(fast.Max)] != 1 || got[0.1] != 1 {
+		t.Errorf("resilient.retry_budget.share data points %v; want one %d (free) and one 0.1 (held back)", got, fast.Max)
 	}
 }
 

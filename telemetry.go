@@ -365,11 +365,20 @@ func (t *telemetry) hostDropped(h *host) {
 
 // observeAdmission reports, at each metric collection, the share of
 // attempts each host admits (resilient.admission: 1 closed, 0 open, in
-// between while ramping up). It returns the function that stops it.
+// between while ramping up), and the share of calls that retries may add
+// to it now (resilient.retry_budget.share: Retry.Max while retries are
+// free, RetryBudget.Ratio while the host shows that load hurts it). It
+// returns the function that stops it.
 func (t *telemetry) observeAdmission(hosts *registry, clk clock) func() {
 	g, err := t.meter.Float64ObservableGauge("resilient.admission",
 		metric.WithUnit("1"),
 		metric.WithDescription("Share of attempts each host's admission lets through: 1 when closed, 0 when open (probes aside), between while ramping up after an outage."))
+	if err != nil {
+		return func() {}
+	}
+	share, err := t.meter.Float64ObservableGauge("resilient.retry_budget.share",
+		metric.WithUnit("1"),
+		metric.WithDescription("Share of the calls that retries may add to each host now: Retry.Max while the host shows no sign that load hurts it, RetryBudget.Ratio while it does (latency above its baseline, attempt timeouts, 429)."))
 	if err != nil {
 		return func() {}
 	}
@@ -379,9 +388,13 @@ func (t *telemetry) observeAdmission(hosts *registry, clk clock) func() {
 			if h.br != nil {
 				o.ObserveFloat64(g, h.admission(now), metric.WithAttributeSet(h.attrs))
 			}
+			if h.budget != nil {
+				v, _, _ := h.budget.Limit(now.UnixNano(), float64(h.t.cfg.retry.Max))
+				o.ObserveFloat64(share, v, metric.WithAttributeSet(h.attrs))
+			}
 		})
 		return nil
-	}, g)
+	}, g, share)
 	if err != nil {
 		return func() {}
 	}

@@ -375,7 +375,14 @@ func TestTelemetry_transportFailure_spansAndError(t *testing.T) {
 
 func TestTelemetry_retryBudgetAndBreaker_eventsAndMetrics(t *testing.T) {
 	e := newTelEnv(t)
-	srv := newTelServer(t, telFail(1000))
+	fail := telFail(1000)
+	srv := newTelServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/budget" {
+			w.WriteHeader(http.StatusTooManyRequests) // held to the budget's share
+			return
+		}
+		fail(n, w, r)
+	})
 
 	// One retry per window, or a share too small to count: one retry fits
 	// (0 < max(1, 0.0001)), the second is refused.

@@ -15,7 +15,10 @@ import (
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/resilient-http/resilient"
+	"github.com/resilient-http/resilient/redisstore"
 )
 
 // Settings are what a scenario asks of every client alike.
@@ -23,6 +26,10 @@ type Settings struct {
 	// AttemptTimeout, when not zero, bounds each attempt until its response
 	// headers arrive. Zero leaves each client at its default.
 	AttemptTimeout time.Duration
+	// Redis, when set, is the host:port of a Redis through which
+	// resilient's instances share breaker transitions (redisstore), under
+	// Service; the other clients have nothing to share.
+	Redis, Service string
 }
 
 // Outcome is what one call came to.
@@ -145,8 +152,22 @@ func newResilient(s Settings) Caller {
 	if s.AttemptTimeout > 0 {
 		opts = append(opts, resilient.WithRetry(resilient.Retry{AttemptTimeout: s.AttemptTimeout}))
 	}
+	closeStore := func() {}
+	if s.Redis != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: s.Redis})
+		st := redisstore.New(rdb, redisstore.Options{Service: s.Service})
+		opts = append(opts, resilient.WithSharedBreakers(st))
+		closeStore = func() {
+			st.Close()
+			rdb.Close()
+		}
+	}
 	hc := resilient.New(opts...)
-	return &httpCaller{hc: hc, refused: resilient.ErrCircuitOpen, close: hc.CloseIdleConnections}
+	return &httpCaller{hc: hc, refused: resilient.ErrCircuitOpen, close: func() {
+		hc.CloseIdleConnections()
+		resilient.Close(hc) // stops its subscription to the store, if any
+		closeStore()
+	}}
 }
 
 // failsafeFailure is what failsafe-go's HTTP retry policy retries, given

@@ -33,6 +33,13 @@ const (
 	// Slow waits Fault.Delay before answering every request 200; it stops
 	// waiting when the client goes away.
 	Slow
+	// Slowdown runs a scenario's capacity-bound server (Scenario.Capacity)
+	// at Fault.Capacity of its capacity: every request holds a worker
+	// 1/Fault.Capacity times as long. It is the trigger of the retry-storm
+	// scenarios, as a lost replica, a GC pause or a noisy neighbour would
+	// be; for utilisation it is the same as 1/Fault.Capacity times the
+	// load.
+	Slowdown
 )
 
 // Fault is the misbehaviour of a phase. Its zero value is Healthy.
@@ -47,7 +54,8 @@ type Fault struct {
 	RetryAfter string
 	// Period is Flap's half period.
 	Period time.Duration
-	// Capacity is Overload's service rate as a share of the offered rate.
+	// Capacity is Overload's service rate as a share of the offered rate,
+	// and Slowdown's as a share of the server's own.
 	Capacity float64
 	// Delay is how long Slow waits before answering.
 	Delay time.Duration

@@ -11,6 +11,13 @@ import (
 // bucket is the resolution of FullTraffic.
 const bucket = 100 * time.Millisecond
 
+// recoveryBucket and RecoveredShare define ClientPhase.Recovery.
+const recoveryBucket = 250 * time.Millisecond
+
+// RecoveredShare is the success of the calls started in a 250 ms bucket
+// from which on a healed phase counts as recovered (ClientPhase.Recovery).
+const RecoveredShare = 0.95
+
 // fullShare is the share of the offered calls that the server must receive
 // in a bucket for it to count as full traffic.
 const fullShare = 0.9
@@ -24,7 +31,8 @@ func measure(o Options, runs []*scenarioRun) *Result {
 	}
 	plain := slices.IndexFunc(o.Clients, func(c Client) bool { return c.Name == "plain" })
 	for _, r := range runs {
-		sr := ScenarioResult{ID: r.sc.ID, Name: r.sc.Name, Note: r.sc.Note, AttemptTimeout: r.sc.AttemptTimeout}
+		sr := ScenarioResult{ID: r.sc.ID, Name: r.sc.Name, Note: r.sc.Note, AttemptTimeout: r.sc.AttemptTimeout,
+			Capacity: r.sc.Capacity, Fleet: r.sc.Fleet}
 		sr.LagP99, sr.LagMax = lag(r)
 		var start time.Duration
 		for pi, p := range r.sc.Phases {
@@ -98,6 +106,14 @@ func measurePhase(r *scenarioRun, p PhaseResult, last bool, cr clientRun, base [
 		end = 1<<63 - 1
 	}
 	cp.ServerRequests = countIn(cr.arrivals, p.Start, end)
+	for _, w := range cr.work {
+		if w.at >= p.Start && w.at < end {
+			cp.Work += w.cost
+			if w.gone {
+				cp.Wasted += w.cost
+			}
+		}
+	}
 	cp.P50, cp.P99 = quantile(lat, 0.5), quantile(lat, 0.99)
 	cp.RefusedP99 = quantile(refusedLat, 0.99)
 	if !p.Healed {
@@ -116,7 +132,32 @@ func measurePhase(r *scenarioRun, p PhaseResult, last bool, cr clientRun, base [
 		}
 	}
 	cp.FullTraffic = fullTraffic(r.rate, p, cr)
+	cp.Recovery = recovery(r.rate, p, cr)
 	return cp
+}
+
+// recovery computes ClientPhase.Recovery.
+func recovery(rate float64, p PhaseResult, cr clientRun) time.Duration {
+	n := int((p.End - p.Start) / recoveryBucket)
+	first := n
+	for b := n - 1; b >= 0; b-- {
+		from := p.Start + time.Duration(b)*recoveryBucket
+		lo, hi := indexAt(from, rate), min(indexAt(from+recoveryBucket, rate), len(cr.calls))
+		ok := 0
+		for i := lo; i < hi; i++ {
+			if cr.calls[i].out.OK {
+				ok++
+			}
+		}
+		if float64(ok) < RecoveredShare*float64(hi-lo)-1e-9 {
+			break
+		}
+		first = b
+	}
+	if first == n {
+		return -1
+	}
+	return time.Duration(first) * recoveryBucket
 }
 
 // fullTraffic computes ClientPhase.FullTraffic.

@@ -34,6 +34,7 @@ func Markdown(w io.Writer, r *Result, l Limits) error {
 
 	writeVerdicts(p, Check(r, l), l)
 	writeTotals(p, r)
+	writeSummary(p, r)
 	for _, sc := range r.Scenarios {
 		writeScenario(p, r, sc)
 	}
@@ -106,8 +107,45 @@ func writeTotals(p printf, r *Result) {
 	}
 }
 
+// writeSummary writes one row per faulty phase, and per window of a
+// capacity-bound scenario, with every client side by side: success, and
+// server requests per call.
+func writeSummary(p printf, r *Result) {
+	p("## Phase by phase\n\nSuccess, and server requests per call in brackets; for the window after a storm's trigger, "+
+		"the time to recover (≥ %.0f%% of the calls of every 250 ms bucket from then on succeed).\n\n| scenario / phase |", 100*RecoveredShare)
+	for _, c := range r.Clients {
+		p(" %s |", c.Name)
+	}
+	p("\n|---|")
+	for range r.Clients {
+		p("--:|")
+	}
+	p("\n")
+	for _, sc := range r.Scenarios {
+		for _, ph := range sc.Phases {
+			if !ph.Fault.Faulty() && sc.Capacity == nil {
+				continue
+			}
+			p("| %d %s / %s |", sc.ID, sc.Name, ph.Name)
+			for _, c := range ph.Clients {
+				p(" %.1f%% (%.2f)", 100*c.Success(), c.PerCall())
+				if ph.Healed && sc.Storm() {
+					p(", %s", fmtDur(c.Recovery))
+				}
+				p(" |")
+			}
+			p("\n")
+		}
+	}
+	p("\n")
+}
+
 func writeScenario(p printf, r *Result, sc ScenarioResult) {
 	p("## %d. %s\n\n", sc.ID, sc.Name)
+	if sc.Capacity != nil {
+		writeCapacityScenario(p, sc)
+		return
+	}
 	p("| phase | client | success | req/call | refused | p50 | p99 | first ok | full traffic | lost |\n")
 	p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, ph := range sc.Phases {
@@ -123,6 +161,34 @@ func writeScenario(p printf, r *Result, sc ScenarioResult) {
 		}
 	}
 	p("\nCalls started behind schedule by %s at the 99th percentile, %s at most.\n", fmtDur(sc.LagP99), fmtDur(sc.LagMax))
+	if sc.Note != "" {
+		p("\n%s\n", sc.Note)
+	}
+	p("\n")
+}
+
+// writeCapacityScenario writes a scenario with a capacity-bound server:
+// per window, the share of the server's work done for callers already
+// gone, and after the trigger the time to recover.
+func writeCapacityScenario(p printf, sc ScenarioResult) {
+	p("| window | client | success | req/call | wasted work | refused | p50 | p99 | recovered | full traffic |\n")
+	p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, ph := range sc.Phases {
+		label := fmt.Sprintf("%s (%v)", ph.Name, ph.End-ph.Start)
+		for _, c := range ph.Clients {
+			rec, full := "", ""
+			if ph.Healed {
+				rec, full = fmtDur(c.Recovery), fmtDur(c.FullTraffic)
+			}
+			p("| %s | %s | %.1f%% | %.3f | %.1f%% | %d | %s | %s | %s | %s |\n", label, c.Client, 100*c.Success(), c.PerCall(),
+				100*c.WastedShare(), c.Refused, fmtDur(c.P50), fmtDur(c.P99), rec, full)
+			label = ""
+		}
+	}
+	p("\nCalls started behind schedule by %s at the 99th percentile, %s at most. "+
+		"**wasted work** = the server's work (serving and rejecting) that ended in the window and served a caller already gone; "+
+		"**recovered** = from the trigger's end to the first 250 ms bucket from which on ≥ %.0f%% of the calls started in every bucket succeed.\n",
+		fmtDur(sc.LagP99), fmtDur(sc.LagMax), 100*RecoveredShare)
 	if sc.Note != "" {
 		p("\n%s\n", sc.Note)
 	}

@@ -34,6 +34,10 @@ type ScenarioResult struct {
 	Note string
 	// AttemptTimeout is the per-attempt limit every client had, or 0.
 	AttemptTimeout time.Duration
+	// Capacity is the capacity-bound server's model, or nil; Fleet the
+	// instances per client (0 or 1: one).
+	Capacity *Capacity
+	Fleet    int
 	// LagP99 and LagMax are how late calls started behind their schedule,
 	// over every client: the open loop's fidelity on a loaded machine.
 	LagP99, LagMax time.Duration
@@ -66,6 +70,11 @@ type ClientPhase struct {
 	// ServerRequests is the number of requests the client's server
 	// received during the phase.
 	ServerRequests int
+	// Work is the capacity-bound server's work that ended in the phase
+	// (serving requests, and rejecting them), and Wasted the part of it
+	// spent serving requests whose caller had gone by the time the
+	// response was written. Both 0 without a capacity-bound server.
+	Work, Wasted time.Duration
 	// P50 and P99 are quantiles of the latency of the phase's calls, all
 	// of them; RefusedP99 of the refused ones only (0 when none).
 	P50, P99, RefusedP99 time.Duration
@@ -84,6 +93,12 @@ type ClientPhase struct {
 	// requests as calls started in the bucket. -1 if the last whole bucket
 	// fails that.
 	FullTraffic time.Duration
+	// Recovery is the time from healing to the start of the first
+	// 250 ms bucket (counted from the instant of healing; a last partial
+	// bucket left out) from which on the calls started in every bucket
+	// succeed at RecoveredShare or more; -1 if the last whole bucket's do
+	// not.
+	Recovery time.Duration
 	// OwnFailures counts the calls started in the phase that were refused
 	// locally, or that failed while plain's call of the same index
 	// succeeded: calls lost to the client's own state after healing. Only
@@ -93,6 +108,14 @@ type ClientPhase struct {
 
 // Success returns OK / Calls, in [0, 1].
 func (c ClientPhase) Success() float64 { return ratio(c.OK, c.Calls) }
+
+// WastedShare returns Wasted / Work, or 0 without work.
+func (c ClientPhase) WastedShare() float64 {
+	if c.Work == 0 {
+		return 0
+	}
+	return float64(c.Wasted) / float64(c.Work)
+}
 
 // PerCall returns ServerRequests / Calls: server requests per call.
 func (c ClientPhase) PerCall() float64 { return ratio(c.ServerRequests, c.Calls) }
@@ -121,4 +144,15 @@ func ratio(a, b int) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
+}
+
+// Storm reports whether s is a retry storm: a capacity-bound server and a
+// trigger.
+func (s ScenarioResult) Storm() bool {
+	for _, p := range s.Phases {
+		if p.Name == "trigger" {
+			return s.Capacity != nil
+		}
+	}
+	return false
 }

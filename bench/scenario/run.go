@@ -24,6 +24,10 @@ type Options struct {
 	// Parallel is how many scenarios run at once; 0 or 1 means one after
 	// another. The clients of one scenario always run side by side.
 	Parallel int
+	// Redis is the host:port of the Redis through which the fleet of a
+	// Shared scenario (13) shares breaker transitions; Run fails such a
+	// scenario without it.
+	Redis string
 }
 
 // callRecord is one call by one client, times since the scenario's t0.
@@ -37,6 +41,7 @@ type callRecord struct {
 type clientRun struct {
 	calls    []callRecord
 	arrivals []time.Duration
+	work     []workRecord // the capacity-bound server's, sorted by end
 }
 
 // scenarioRun is the raw record of one scenario.
@@ -62,6 +67,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	scs, err := selectScenarios(Matrix(o.Timing), o.Scenarios)
 	if err != nil {
 		return nil, err
+	}
+	for _, sc := range scs {
+		if sc.Shared && o.Redis == "" {
+			return nil, fmt.Errorf("scenario: scenario %d shares state through Redis: Options.Redis is empty", sc.ID)
+		}
 	}
 	runs := make([]*scenarioRun, len(scs))
 	sem := make(chan struct{}, max(1, o.Parallel))
@@ -111,10 +121,17 @@ func runScenario(ctx context.Context, sc Scenario, o Options) *scenarioRun {
 		close  func()
 	}
 	lives := make([]live, len(o.Clients))
+	set := Settings{AttemptTimeout: sc.AttemptTimeout}
+	if sc.Shared {
+		set.Redis, set.Service = o.Redis, fmt.Sprintf("scenario-%d-%d", sc.ID, time.Now().UnixNano())
+	}
 	for k, c := range o.Clients {
 		s := newServer(sc, o.Seed, t0, rate, n)
 		hs := s.start()
-		lives[k] = live{srv: s, url: hs.URL + "/", caller: c.New(Settings{AttemptTimeout: sc.AttemptTimeout}), close: func() {
+		lives[k] = live{srv: s, url: hs.URL + "/", caller: newFleet(c, set, sc.Fleet), close: func() {
+			if s.queue != nil {
+				s.queue.Close()
+			}
 			hs.CloseClientConnections()
 			hs.Close()
 		}}
@@ -153,6 +170,7 @@ func runScenario(ctx context.Context, sc Scenario, o Options) *scenarioRun {
 		l.caller.Close()
 		l.close()
 		run.clients[k].arrivals = l.srv.Arrivals()
+		run.clients[k].work = l.srv.Work()
 	}
 	return run
 }
@@ -160,4 +178,29 @@ func runScenario(ctx context.Context, sc Scenario, o Options) *scenarioRun {
 // scheduled returns when call index starts, since the scenario's t0.
 func scheduled(index int, rate float64) time.Duration {
 	return time.Duration(float64(index) * float64(time.Second) / rate)
+}
+
+// fleet is n instances of one client, call i through instance i mod n.
+type fleet []Caller
+
+// newFleet returns c built once, or n times as a fleet when n > 1.
+func newFleet(c Client, s Settings, n int) Caller {
+	if n <= 1 {
+		return c.New(s)
+	}
+	f := make(fleet, n)
+	for i := range f {
+		f[i] = c.New(s)
+	}
+	return f
+}
+
+func (f fleet) Call(ctx context.Context, url string, index int) Outcome {
+	return f[index%len(f)].Call(ctx, url, index)
+}
+
+func (f fleet) Close() {
+	for _, c := range f {
+		c.Close()
+	}
 }

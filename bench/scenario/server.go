@@ -37,6 +37,7 @@ type server struct {
 	faults [][numActions]chaos.Fault // per phase, what each action injects
 
 	attempts []atomic.Int32 // per call index: requests received so far
+	queue    *queueServer   // the capacity-bound model, when the scenario has one
 
 	mu       sync.Mutex
 	arrivals []time.Duration // since t0
@@ -60,7 +61,28 @@ func newServer(sc Scenario, seed uint64, t0 time.Time, rate float64, calls int) 
 		}
 		s.faults = append(s.faults, fs)
 	}
+	if sc.Capacity != nil {
+		s.queue = newQueueServer(*sc.Capacity, t0, s.slowdown)
+	}
 	return s
+}
+
+// slowdown is the factor by which the phase in force at now stretches the
+// capacity-bound server's service time.
+func (s *server) slowdown(now time.Time) float64 {
+	i, _ := s.phaseAt(now.Sub(s.t0))
+	if f := s.sc.Phases[i].Fault; f.Kind == Slowdown && f.Capacity > 0 {
+		return 1 / f.Capacity
+	}
+	return 1
+}
+
+// Work returns the capacity-bound server's work records, or nil.
+func (s *server) Work() []workRecord {
+	if s.queue == nil {
+		return nil
+	}
+	return s.queue.Work()
 }
 
 // start serves s on a new loopback httptest server: chaos.Handler with
@@ -70,9 +92,13 @@ func (s *server) start() *httptest.Server {
 	if err != nil {
 		panic(err) // a Config with only Pick is always valid
 	}
-	return httptest.NewServer(in.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	var next http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok")
-	})))
+	})
+	if s.queue != nil {
+		next = s.queue
+	}
+	return httptest.NewServer(in.Handler(next))
 }
 
 // Arrivals returns when the requests arrived, since t0, sorted.

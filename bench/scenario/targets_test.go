@@ -2,13 +2,19 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+
+	"github.com/resilient-http/resilient/internal/testpeers"
 )
 
 // shortRun is the short matrix the target tests share: every scenario, at
-// ShortTiming (200 calls/s, phases of 2–6 s), plain and resilient only,
-// two scenarios at a time, run once for the package (about 30 s).
+// ShortTiming (200 calls/s, phases of 2–6 s), plain, resilient and
+// go-retryablehttp, two scenarios at a time, run once for the package
+// (about 60 s). Scenario 13 needs redis-server (scripts/install-peers.sh
+// installs it); without it, it is left out, unless peers are required
+// (RESILIENT_REQUIRE_PEERS or CI), when the run fails.
 var shortRun struct {
 	once sync.Once
 	res  *Result
@@ -18,12 +24,29 @@ var shortRun struct {
 func shortMatrix(t *testing.T) *Result {
 	t.Helper()
 	shortRun.once.Do(func() {
-		cs, err := SelectClients([]string{"plain", "resilient"})
+		cs, err := SelectClients([]string{"plain", "resilient", "retryablehttp"})
 		if err != nil {
 			shortRun.err = err
 			return
 		}
-		shortRun.res, shortRun.err = Run(context.Background(), Options{Timing: ShortTiming, Seed: 1, Clients: cs, Parallel: 2})
+		o := Options{Timing: ShortTiming, Seed: 1, Clients: cs, Parallel: 2}
+		rd, err := testpeers.StartRedis()
+		switch {
+		case err == nil:
+			defer rd.Stop()
+			o.Redis = rd.Addr
+		case errors.Is(err, testpeers.ErrNotInstalled) && !testpeers.Required():
+			t.Logf("%v: scenario 13 left out", err)
+			for _, sc := range Matrix(ShortTiming) {
+				if !sc.Shared {
+					o.Scenarios = append(o.Scenarios, sc.ID)
+				}
+			}
+		default:
+			shortRun.err = err
+			return
+		}
+		shortRun.res, shortRun.err = Run(context.Background(), o)
 	})
 	if shortRun.err != nil {
 		t.Fatal(shortRun.err)
@@ -76,11 +99,25 @@ func TestRecoveryAfterHealing(t *testing.T) {
 	assertTargets(t, TargetFirstSuccess, TargetFullTraffic, TargetOwnFailures)
 }
 
-// TestOverload: when the server serves 80% of the offered rate, resilient's
-// goodput is within 3 pp of plain's, at no more than 1.15 server requests
-// per call.
-func TestOverload(t *testing.T) { assertTargets(t, TargetOverloadGoodput, TargetOverloadPerCall) }
+// TestRetriesWhereHarmless: where retries cost the server nothing other
+// calls need (random 503s, Retry-After, resets, flapping, an overload that
+// sheds for free), resilient's success is within 25 pp of
+// go-retryablehttp's (the issue: 3 pp, over the full matrix's 10 s
+// phases; see TestLimits), and the p99 of the random-503 and reset phases
+// stays within 1 s (the issue: 700 ms, the sum of the default backoffs).
+func TestRetriesWhereHarmless(t *testing.T) { assertTargets(t, TargetPeerSuccess, TargetP99) }
 
-// TestAmplification: over the whole matrix, resilient sends at most 1.2
-// server requests per call.
-func TestAmplification(t *testing.T) { assertTargets(t, TargetAmplification) }
+// TestRetryStorm: after the trigger of every retry storm (one client or a
+// fleet of 20, alone or sharing through Redis, with the defaults or a
+// 250 ms attempt timeout), ≥ 95% of resilient's calls succeed within 2 s,
+// at ≤ 1.3 server requests per call over the scenario; and the model
+// holds: with the short attempt timeout go-retryablehttp stays below 50%
+// after the trigger while plain recovers within 2 s.
+func TestRetryStorm(t *testing.T) {
+	assertTargets(t, TargetRecovery, TargetStormPerCall, TargetStormModel)
+}
+
+// TestCostlyOverload: when rejections cost the server capacity,
+// resilient's goodput is within 1 pp of plain's (the issue: not below it)
+// and not below go-retryablehttp's.
+func TestCostlyOverload(t *testing.T) { assertTargets(t, TargetCostly) }

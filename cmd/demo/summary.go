@@ -74,7 +74,7 @@ func (s *Summary) printVerdict(w io.Writer) {
 		p, r := s.Plain.Phases[i], s.Resilient.Phases[i]
 		fmt.Fprintf(w, "While it was flaky, retries that honour Retry-After raised success from %.1f%% to %.1f%%,\n",
 			100*p.SuccessRatio(), 100*r.SuccessRatio())
-		fmt.Fprintf(w, "adding %.0f%% requests (the retry budget bounds that share).\n", 100*(r.Amplification()-1))
+		fmt.Fprintf(w, "adding %.0f%% requests (Retry.Max bounds that share; the retry budget holds it to 10%% only while the server shows that load hurts it).\n", 100*(r.Amplification()-1))
 	}
 	if i := s.phaseIndex("healed"); i >= 0 && s.Resilient.Phases[i].Refused > 0 {
 		ph, r := s.Scenario.Phases[i], s.Resilient.Phases[i]

@@ -19,11 +19,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/resilient-http/resilient/bench/scenario"
+	"github.com/resilient-http/resilient/internal/testpeers"
 )
 
 func main() {
@@ -51,11 +53,12 @@ func run() (failed bool, err error) {
 		flap      = flag.Duration("flap", 0, "length of scenario 6's flapping (0: the timing's)")
 		healed    = flag.Duration("healed", 0, "healed tail of each faulty scenario (0: the timing's)")
 		clients   = flag.String("clients", "", "comma-separated clients (default: plain,resilient,failsafe,retryablehttp)")
-		scenarios = flag.String("scenarios", "", "comma-separated scenario numbers 1-8 (default: all)")
+		scenarios = flag.String("scenarios", "", "comma-separated scenario numbers 1-14 (default: all)")
 		out       = flag.String("o", "", "also write the markdown report to this file")
 		jsonOut   = flag.String("json", "", "write the machine-readable result (scenario.Result) to this file")
 		strict    = flag.Bool("strict", false, "exit 1 when a target of the issue fails")
 		rev       = flag.String("rev", "", "the revision of resilient measured, for the report")
+		redisAddr = flag.String("redis", "", "host:port of the Redis of scenario 13 (default: start redis-server on a free port)")
 	)
 	flag.Parse()
 
@@ -89,6 +92,16 @@ func run() (failed bool, err error) {
 			opts.Scenarios = append(opts.Scenarios, id)
 		}
 	}
+
+	if *redisAddr == "" && (opts.Scenarios == nil || slices.Contains(opts.Scenarios, 13)) {
+		r, err := testpeers.StartRedis()
+		if err != nil {
+			return false, fmt.Errorf("scenario 13 needs a Redis (-redis, or redis-server on PATH): %w", err)
+		}
+		defer r.Stop()
+		*redisAddr = r.Addr
+	}
+	opts.Redis = *redisAddr
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
