@@ -63,7 +63,9 @@ type Retry struct {
 //   - an attempt timed out, or was answered 429, within the last Hold;
 //   - the latency of its answered calls over the last Window is above
 //     Latency times its own baseline (their average over about Baseline),
-//     and 20 ms or more above it: a queue is building.
+//     and 20 ms or more above it: a queue is building. The share then
+//     shrinks as the queue grows: it is multiplied by Latency × baseline
+//     over the recent latency.
 //
 // HostState.RetryShare and the resilient.retry_budget.share metric show
 // which holds per host. Its zero value means the defaults below.
