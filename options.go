@@ -86,8 +86,9 @@ type RetryBudget struct {
 	// must reach to hold retries back. 0 means 2.
 	Latency float64
 	// Baseline is the time constant of the average that makes a host's
-	// baseline latency: an overload that lasts several times Baseline
-	// becomes the new normal. 0 means 1m.
+	// baseline latency; latency that holds retries back moves it ten times
+	// slower, so an overload of minutes is not learnt as normal, but a host
+	// that stays slow for several times 10 × Baseline is. 0 means 1m.
 	Baseline time.Duration
 	// Hold is how long an attempt timeout or a 429 holds retries back.
 	// 0 means 2s.

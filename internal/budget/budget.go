@@ -163,7 +163,15 @@ func (b *Budget) fold(p int64) {
 			b.baseline = mean
 			continue
 		}
-		b.baseline += (mean - b.baseline) * (1 - math.Exp(-float64(b.period)/float64(b.c.Baseline)))
+		tau := float64(b.c.Baseline)
+		if b.queued(mean) {
+			// A bucket slow enough to hold retries back moves the
+			// baseline ten times slower: an overload of a few minutes
+			// must not teach the budget that queueing is normal, but a
+			// host that stays that slow becomes the new normal.
+			tau *= slowerWhileQueued
+		}
+		b.baseline += (mean - b.baseline) * (1 - math.Exp(-float64(b.period)/tau))
 	}
 	b.folded = max(b.folded, p-1)
 }
@@ -209,11 +217,20 @@ func (b *Budget) limited(now int64) (held bool, why string, scale float64) {
 	if b.baseline == 0 {
 		return false, "", 1
 	}
-	mean, _ := b.recent(now)
-	if limit := b.c.Latency * b.baseline; mean > limit && int64(mean-b.baseline) > minRise {
-		return true, ReasonLatency, limit / mean
+	if mean, _ := b.recent(now); b.queued(mean) {
+		return true, ReasonLatency, b.c.Latency * b.baseline / mean
 	}
 	return false, "", 1
+}
+
+// slowerWhileQueued is how many times slower a bucket whose latency shows
+// a queue moves the baseline.
+const slowerWhileQueued = 10
+
+// queued reports whether a mean latency shows a queue building: above
+// Latency times the baseline, and minRise above it. mu must be held.
+func (b *Budget) queued(mean float64) bool {
+	return b.baseline > 0 && mean > b.c.Latency*b.baseline && int64(mean-b.baseline) > minRise
 }
 
 // advance drops the retry buckets that fell out of the window and returns
