@@ -187,7 +187,9 @@
 // latency of its answered calls over the last second is above twice its own
 // baseline, a one-minute average (RetryBudget.Latency, Baseline), and 20 ms
 // or more above it: a queue building, as TCP Vegas and Netflix's Gradient2
-// read it. A 503 with Retry-After is honoured by waiting, not held back.
+// read it; then the share shrinks further as the queue grows (times twice
+// the baseline over the recent latency). A 503 with Retry-After is honoured
+// by waiting, not held back.
 // HostState.RetryShare and RetryHeldBack, and the resilient.retry_budget.share
 // gauge, say which holds for each host. A server that rejects at a cost but
 // shows neither latency, timeouts nor 429s looks like random 503s to it.

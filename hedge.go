@@ -385,7 +385,7 @@ func (c *call) hedgeRequest(r *http.Request) (*http.Request, func(error), bool) 
 		t.tel.hedgeRefused(c, c, hedgeRefusedBreaker)
 		return nil, nil, false
 	}
-	if h.budget != nil && !h.budget.TryRetry(t.cfg.clock.Now().UnixNano(), budget.Hedge) {
+	if h.budget != nil && !h.budget.TryRetry(t.cfg.clock.Now().UnixNano(), budget.Hedge) { // budget
 		if done != nil {
 			done(errExcluded)
 		}

@@ -67,7 +67,9 @@ type Retry struct {
 //   - an attempt timed out, or was answered 429, within the last Hold;
 //   - the latency of its answered calls over the last Window is above
 //     Latency times its own baseline (their average over about Baseline),
-//     and 20 ms or more above it: a queue is building.
+//     and 20 ms or more above it: a queue is building. The share then
+//     shrinks as the queue grows: it is multiplied by Latency × baseline
+//     over the recent latency.
 //
 // HostState.RetryShare and the resilient.retry_budget.share metric show
 // which holds per host. Its zero value means the defaults below.
@@ -88,8 +90,9 @@ type RetryBudget struct {
 	// must reach to hold retries back. 0 means 2.
 	Latency float64
 	// Baseline is the time constant of the average that makes a host's
-	// baseline latency: an overload that lasts several times Baseline
-	// becomes the new normal. 0 means 1m.
+	// baseline latency; latency that holds retries back moves it ten times
+	// slower, so an overload of minutes is not learnt as normal, but a host
+	// that stays slow for several times 10 × Baseline is. 0 means 1m.
 	Baseline time.Duration
 	// Hold is how long an attempt timeout or a 429 holds retries back.
 	// 0 means 2s.

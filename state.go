@@ -82,8 +82,8 @@ type HostState struct {
 	Calls, Retries int
 	// RetryShare is the share of the calls that retries may add now:
 	// Retry.Max (every retry the policy allows) while the host shows no
-	// sign that load hurts it, RetryBudget.Ratio while it does, 0 when
-	// retries are off. RetryHeldBack says why they are held back:
+	// sign that load hurts it, RetryBudget.Ratio while it does (less while
+	// a queue builds on it: see RetryBudget), 0 when retries are off. RetryHeldBack says why they are held back:
 	// "latency" (the host answers well above its baseline latency),
 	// "timeout" (an attempt timed out within RetryBudget.Hold),
 	// "throttled" (a 429 within RetryBudget.Hold), or "" when they are not.

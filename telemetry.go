@@ -378,7 +378,7 @@ func (t *telemetry) observeAdmission(hosts *registry, clk clock) func() {
 	}
 	share, err := t.meter.Float64ObservableGauge("resilient.retry_budget.share",
 		metric.WithUnit("1"),
-		metric.WithDescription("Share of the calls that retries may add to each host now: Retry.Max while the host shows no sign that load hurts it, RetryBudget.Ratio while it does (latency above its baseline, attempt timeouts, 429)."))
+		metric.WithDescription("Share of the calls that retries may add to each host now: Retry.Max while the host shows no sign that load hurts it, at most RetryBudget.Ratio while it does (latency above its baseline, attempt timeouts, 429)."))
 	if err != nil {
 		return func() {}
 	}

@@ -43,7 +43,24 @@
 //     succeeded.
 //
 // Over the whole run, per client: server requests per call
-// (amplification). Check judges resilient against plain with the issue's
-// targets (IssueLimits) or the tests' (TestLimits); Markdown writes the
-// report; bench/cmd/scenarios runs it.
+// (amplification).
+//
+// # Where retries hurt
+//
+// Scenarios 9–14 put a capacity-bound server (Capacity, capacity.go)
+// behind every client: fixed workers, a bounded FIFO queue, work done for
+// callers that have gone, and a rejection that costs a little work. In
+// the retry storms (9–13) a trigger halves its capacity for a few seconds
+// under a base load of 75%; the windows before, during and after it report
+// also the share of the server's work done for callers already gone
+// (ClientPhase.Wasted) and, after it, the time to recover
+// (ClientPhase.Recovery). Scenarios 11–13 make every client a fleet of 20
+// instances sharing the server, 13 with resilient's sharing breaker
+// transitions through redisstore and a real Redis (Options.Redis).
+// Scenario 14 is an overload whose rejections cost capacity, beside
+// scenario 7's, which sheds for free.
+//
+// Check judges resilient against plain, and against go-retryablehttp where
+// the issue says so, with the issues' targets (IssueLimits) or the tests'
+// (TestLimits); Markdown writes the report; bench/cmd/scenarios runs it.
 package scenario

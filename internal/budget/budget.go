@@ -22,7 +22,9 @@
 //
 // While one holds (a timeout or a 429 for Hold after it), retries in the
 // window may add at most Ratio of the calls, or Min when that is more, as
-// Finagle's RetryBudget does; otherwise every retry goes.
+// Finagle's RetryBudget does, and while a queue builds that share shrinks
+// as the latency grows (times Latency × baseline / recent latency);
+// otherwise every retry goes.
 package budget
 
 import (
@@ -161,7 +163,15 @@ func (b *Budget) fold(p int64) {
 			b.baseline = mean
 			continue
 		}
-		b.baseline += (mean - b.baseline) * (1 - math.Exp(-float64(b.period)/float64(b.c.Baseline)))
+		tau := float64(b.c.Baseline)
+		if b.queued(mean) {
+			// A bucket slow enough to hold retries back moves the
+			// baseline ten times slower: an overload of a few minutes
+			// must not teach the budget that queueing is normal, but a
+			// host that stays that slow becomes the new normal.
+			tau *= slowerWhileQueued
+		}
+		b.baseline += (mean - b.baseline) * (1 - math.Exp(-float64(b.period)/tau))
 	}
 	b.folded = max(b.folded, p-1)
 }
@@ -191,24 +201,36 @@ const (
 	ReasonThrottled = "throttled"
 )
 
-// limited reports whether the host shows that load hurts it at now, and
-// why. mu must be held.
-func (b *Budget) limited(now int64) (bool, string) {
+// limited reports whether the host shows that load hurts it at now, why,
+// and the factor (at most 1) that scales the share it allows then: for a
+// queue building, Latency × baseline over the recent latency, so that the
+// longer the queue, the fewer the retries (as Gradient2 scales its limit).
+// mu must be held.
+func (b *Budget) limited(now int64) (held bool, why string, scale float64) {
 	if now < b.holdUntil.Load() {
 		if Cause(b.holdCause.Load()) == Throttled {
-			return true, ReasonThrottled
+			return true, ReasonThrottled, 1
 		}
-		return true, ReasonTimeout
+		return true, ReasonTimeout, 1
 	}
 	b.fold(now / b.period)
 	if b.baseline == 0 {
-		return false, ""
+		return false, "", 1
 	}
-	mean, _ := b.recent(now)
-	if mean > b.c.Latency*b.baseline && int64(mean-b.baseline) > minRise {
-		return true, ReasonLatency
+	if mean, _ := b.recent(now); b.queued(mean) {
+		return true, ReasonLatency, b.c.Latency * b.baseline / mean
 	}
-	return false, ""
+	return false, "", 1
+}
+
+// slowerWhileQueued is how many times slower a bucket whose latency shows
+// a queue moves the baseline.
+const slowerWhileQueued = 10
+
+// queued reports whether a mean latency shows a queue building: above
+// Latency times the baseline, and minRise above it. mu must be held.
+func (b *Budget) queued(mean float64) bool {
+	return b.baseline > 0 && mean > b.c.Latency*b.baseline && int64(mean-b.baseline) > minRise
 }
 
 // advance drops the retry buckets that fell out of the window and returns
@@ -251,11 +273,11 @@ func (b *Budget) TryRetry(now int64, cause Cause) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i := b.advance(now)
-	held := cause == Hedge
+	held, scale := cause == Hedge, 1.0
 	if !held {
-		held, _ = b.limited(now)
+		held, _, scale = b.limited(now)
 	}
-	if held && float64(b.retrySum) >= b.share(now) {
+	if held && float64(b.retrySum) >= scale*b.share(now) {
 		return false
 	}
 	b.retries[i]++
@@ -281,15 +303,16 @@ func (b *Budget) share(now int64) float64 {
 
 // Limit returns the share of the calls that retries may add now: free
 // while the host shows no sign that load hurts it (then held is false and
-// share is free, what the caller's retry policy allows), else Ratio, and
-// why.
+// share is free, what the caller's retry policy allows), else Ratio (less
+// while a queue builds), and why.
 func (b *Budget) Limit(now int64, free float64) (share float64, held bool, reason string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if held, reason = b.limited(now); !held {
+	held, reason, scale := b.limited(now)
+	if !held {
 		return free, false, ""
 	}
-	return b.c.Ratio, true, reason
+	return scale * b.c.Ratio, true, reason
 }
 
 // Counts returns the calls and retries in the window at now.

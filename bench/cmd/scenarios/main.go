@@ -3,8 +3,8 @@
 // and go-retryablehttp, each against its own server with the same fault
 // schedule, and prints a markdown report. From the repository root:
 //
-//	go run ./bench/cmd/scenarios                  # full matrix, about 3 minutes
-//	go run ./bench/cmd/scenarios -short           # phases of 2–3 s
+//	go run ./bench/cmd/scenarios                  # full matrix, about 5 minutes
+//	go run ./bench/cmd/scenarios -short           # phases of 2–3 s, about 2 minutes
 //	go run ./bench/cmd/scenarios -clients plain,resilient -scenarios 5,6 -o out.md -json out.json
 //
 // It exits 1 when -strict is set and a target of the issue fails for
