@@ -34,7 +34,8 @@ package resilient
 //     100 for one that was already failing a tenth of its calls or more,
 //     so that a degraded host is found alive again in a fraction of a
 //     second (fastProbes); meanwhile a call it refuses may wait for the
-//     next quick probe rather than fail (decide, in retry.go). Then each
+//     quick probes, as long as its retries' backoffs could take, rather
+//     than fail (waitForProbe, in retry.go). Then each
 //     probe goes after a hold of a quarter of the outage's age, from
 //     ProbeInterval to Cooldown, ±20% jitter (probeHold), as Envoy's
 //     outlier detection and Finagle's failure accrual grow theirs, but in

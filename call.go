@@ -39,14 +39,14 @@ type call struct {
 	cancel       func()     // ends WithTimeout's deadline; nil without one
 	hedge        *Hedging   // the call's hedging policy, nil when not hedged (hedge.go)
 
-	attempts   int               // attempts sent to the network
-	probeWaits int               // waits for a probe after a refusal (waitForProbe)
-	last       result            // the latest attempt's outcome
-	failed     *failure          // the latest failed response, read for the final error
-	refused    *CircuitOpenError // admission refused the latest attempt; last is the one before
-	stop       error             // why retrying stopped early, if something other than the outcome stopped it
-	redacted   string            // cached redacted URL
-	policy     *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
+	attempts    int               // attempts sent to the network
+	probeWaited time.Duration     // time waited for a probe after refusals (waitForProbe)
+	last        result            // the latest attempt's outcome
+	failed      *failure          // the latest failed response, read for the final error
+	refused     *CircuitOpenError // admission refused the latest attempt; last is the one before
+	stop        error             // why retrying stopped early, if something other than the outcome stopped it
+	redacted    string            // cached redacted URL
+	policy      *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
 }
 
 // result is one attempt's outcome: a response or an error, its class

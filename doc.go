@@ -108,7 +108,8 @@
 //     rate (25 in a row for a healthy host) opens its circuit breaker,
 //     which then refuses calls in microseconds with [ErrCircuitOpen]
 //     (but for a host that was already failing some calls: there a call
-//     that may be retried waits for the next quick probe, 10 ms away),
+//     that may be retried waits for its quick probes, 10 ms apart, for
+//     as long as its retries' backoffs could take: 700 ms),
 //     sparing the server, and probes it after holds of a quarter of the
 //     outage's age, from 10 ms to 250 ms, or as long as its Retry-After
 //     asks. A successful probe closes it, and after an outage of a second

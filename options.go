@@ -129,7 +129,8 @@ var DefaultRetry = Retry{
 // of calls admitted then grows from half to all over a quarter of the
 // open, at most RampUp. While the breaker of a host that was already
 // failing some calls sends its quick probes, a call it refuses waits for
-// the next one (10 ms away) if it may be retried.
+// them (10 ms apart) if it may be retried, for as long as its retries'
+// backoffs could take (700 ms with DefaultRetry).
 // The scenario matrix in bench/RESULTS.md measures these defaults against
 // a plain client; breaker.go explains the choice.
 type Breaker struct {

@@ -58,7 +58,7 @@ func (t *Transport) loop(c *call, r *http.Request) {
 			return
 		}
 		if d.probe {
-			c.probeWaits++
+			c.probeWaited += d.wait
 			t.tel.waitingForProbe(c, d.wait)
 		} else {
 			c.keep()
@@ -87,14 +87,14 @@ func (t *Transport) loop(c *call, r *http.Request) {
 func (c *call) facts(o Outcome) facts {
 	dl, _ := c.Context.Deadline()
 	f := facts{
-		outcome:    o,
-		attempts:   c.attempts - int(c.hedges),
-		idempotent: c.idempotent,
-		replayable: c.replayable || c.replay != nil, // a copy's readiness is known later (loop)
-		deadline:   dl,
-		refused:    c.refused,
-		probeWaits: c.probeWaits,
-		hooks:      c.t.cfg.hooks, // retryablehttp hooks: Backoff
+		outcome:     o,
+		attempts:    c.attempts - int(c.hedges),
+		idempotent:  c.idempotent,
+		replayable:  c.replayable || c.replay != nil, // a copy's readiness is known later (loop)
+		deadline:    dl,
+		refused:     c.refused,
+		probeWaited: c.probeWaited,
+		hooks:       c.t.cfg.hooks, // retryablehttp hooks: Backoff
 	}
 	if !c.skipBreaker {
 		f.hostFailing = c.host.failing()
@@ -180,7 +180,7 @@ type facts struct {
 
 	// For an attempt that admission refused (refused not nil):
 	refused       *CircuitOpenError
-	probeWaits    int           // waits for a probe so far
+	probeWaited   time.Duration // time waited for a probe so far
 	probing       bool          // the breaker sends a degraded host's quick probes (probingDegraded)
 	probeInterval time.Duration // Breaker.ProbeInterval
 
@@ -198,6 +198,17 @@ type decision struct {
 	wait       time.Duration
 	retryAfter time.Duration // what the server asked for, when it asked
 	stop       error
+}
+
+// probeWaitLimit is the most that one call waits for probes in all: the
+// sum of the backoff ceilings of Retry.Max retries, MinWait·(2^Max − 1),
+// each at most MaxWait (700 ms with the defaults).
+func probeWaitLimit(p *Retry) time.Duration {
+	var sum time.Duration
+	for n := range max(p.Max, 0) {
+		sum += min(p.MaxWait, time.Duration(float64(p.MinWait)*math.Exp2(float64(min(n, 62)))))
+	}
+	return sum
 }
 
 // errHostFailing is decide's reason when the host's admission refuses
@@ -262,19 +273,21 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 // breaker of a host that was already failing some calls sends its quick
 // probes, one per ProbeInterval (fastProbes, breaker.go: such a host is
 // likely to answer again within them): until the hold ends, or one
-// ProbeInterval while another call's probe is in flight; never longer
-// than Retry.MinWait, the scale of a retry's own backoff. The refused
-// attempt was never sent, so this is safe for any method whose body can
-// be sent again; it sends nothing that admission does not let through, so
-// the host sees no more load; and it is bounded by Retry.Max and the
-// call's deadline. Otherwise a refused call fails in microseconds: when a
-// healthy host goes down, once the holds grow, and for a Retry-After or a
-// ramp-up. In the flapping scenario (bench/SCENARIOS.md), a call refused
-// in the last milliseconds of an outage so succeeds.
+// ProbeInterval while another call's probe is in flight, each wait no
+// longer than Retry.MinWait; and in all no longer than the backoffs of
+// Retry.Max retries could take (probeWaitLimit), as a retrier without a
+// breaker would wait. The refused attempt was never sent, so this is safe
+// for any method whose body can be sent again; it sends nothing that
+// admission does not let through, so the host sees no more load; and it
+// is bounded by the call's deadline. Otherwise a refused call fails in
+// microseconds: when a healthy host goes down, once the quick probes are
+// spent, and for a Retry-After or a ramp-up. In the flapping scenario
+// (bench/SCENARIOS.md), a call refused while the host is down so
+// succeeds once it is up.
 func waitForProbe(p *Retry, f facts, now time.Time) decision {
 	e := f.refused
 	stop := decision{stop: e}
-	if !f.replayable || f.probeWaits >= p.Max || !f.probing || f.probeInterval > p.MinWait {
+	if !f.replayable || !f.probing || f.probeInterval > p.MinWait {
 		return stop
 	}
 	var d time.Duration
@@ -287,6 +300,9 @@ func waitForProbe(p *Retry, f facts, now time.Time) decision {
 			return stop
 		}
 	default:
+		return stop
+	}
+	if f.probeWaited+d > probeWaitLimit(p) {
 		return stop
 	}
 	if !f.deadline.IsZero() && !now.Add(d+deadlineMargin).Before(f.deadline) {

@@ -692,3 +692,64 @@ func TestWithTimeout_endsWithTheLastFailuresStatusError(t *testing.T) {
 		})
 	}
 }
+
+// A refused attempt goes again only to meet a degraded host's quick
+// probes: each wait until the next is milliseconds long, and a call waits
+// in all no longer than the backoffs of its retries could take (700 ms
+// with the defaults). A host that was healthy fails its refused calls at
+// once.
+func TestDecide_aRefusedCallWaitsForQuickProbesNoLongerThanItsBackoffs(t *testing.T) {
+	p := DefaultRetry
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const interval = 10 * time.Millisecond
+	refused := func(state BreakerState, in time.Duration) facts {
+		return facts{refused: &CircuitOpenError{State: state, Until: now.Add(in)}, replayable: true,
+			probing: true, probeInterval: interval}
+	}
+	for _, tc := range []struct {
+		name string
+		f    facts
+		wait time.Duration // 0: stop with the refusal
+	}{
+		{"open, the next quick probe 8ms away", refused(BreakerOpen, 8*time.Millisecond), 8 * time.Millisecond},
+		{"half-open, a probe in flight", refused(BreakerHalfOpen, 0), interval},
+		{"open, the next probe 50ms away", refused(BreakerOpen, 50*time.Millisecond), 0},
+		{"a healthy host's breaker", func() facts { f := refused(BreakerOpen, 8*time.Millisecond); f.probing = false; return f }(), 0},
+		{"waited 690ms already", func() facts {
+			f := refused(BreakerOpen, 8*time.Millisecond)
+			f.probeWaited = 690 * time.Millisecond
+			return f
+		}(), 8 * time.Millisecond},
+		{"waited 695ms already", func() facts {
+			f := refused(BreakerOpen, 8*time.Millisecond)
+			f.probeWaited = 695 * time.Millisecond
+			return f
+		}(), 0},
+		{"the deadline too close", func() facts {
+			f := refused(BreakerOpen, 8*time.Millisecond)
+			f.deadline = now.Add(15 * time.Millisecond)
+			return f
+		}(), 0},
+		{"a body that cannot be sent again", func() facts {
+			f := refused(BreakerOpen, 8*time.Millisecond)
+			f.replayable = false
+			return f
+		}(), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := decide(&p, result{}, tc.f, now, 0.5)
+			if tc.wait == 0 {
+				if d.retry || d.stop != tc.f.refused {
+					t.Fatalf("decision %+v, want a stop with the refusal", d)
+				}
+				return
+			}
+			if !d.retry || !d.probe || d.wait != tc.wait {
+				t.Fatalf("decision %+v, want a wait of %s for a probe", d, tc.wait)
+			}
+		})
+	}
+	if got := probeWaitLimit(&p); got != 700*time.Millisecond {
+		t.Errorf("probeWaitLimit = %s, want 700ms: 100ms + 200ms + 400ms", got)
+	}
+}
