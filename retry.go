@@ -105,9 +105,10 @@ func (c *call) facts(o Outcome) facts {
 }
 
 // answered tells the host's retry budget how long a call answered at its
-// first attempt took: the latency that shows a queue building (budget).
+// first attempt took: the latency that shows a queue building (budget). A
+// call that waited for a probe first says nothing of the host's latency.
 func (c *call) answered(o Outcome) {
-	if o == Success && c.attempts == 1 && c.host.budget != nil {
+	if o == Success && c.attempts == 1 && c.probeWaited == 0 && c.host.budget != nil {
 		now := c.t.cfg.clock.Now().UnixNano()
 		c.host.budget.Answered(now, now-c.begun)
 	}
