@@ -643,8 +643,8 @@ func TestHedging_perCallPolicy(t *testing.T) {
 }
 
 // TestHedging_overACallersTransport: with a base transport of the caller's,
-// the attempt timeout is enforced through each attempt's context (the
-// watchdog); the losing attempt is still canceled alone, and the winner's
+// the attempt timeout is enforced through each attempt's context
+// (timeout.go); the losing attempt is still canceled alone, and the winner's
 // body still reads after RoundTrip returned.
 func TestHedging_overACallersTransport(t *testing.T) {
 	g := newGated(t)

@@ -14,7 +14,7 @@ import (
 )
 
 // wrapped hides an *http.Transport behind another type, so that the
-// attempt timeout is enforced through the context (the watchdog).
+// attempt timeout is enforced through the context (timeout.go).
 type wrapped struct{ base *http.Transport }
 
 func (w wrapped) RoundTrip(r *http.Request) (*http.Response, error) { return w.base.RoundTrip(r) }
@@ -85,8 +85,8 @@ func TestTransport_RoundTrip_attemptTimeoutBoundsHeadersNotTheBody(t *testing.T)
 	}
 }
 
-// Many attempts in flight at once, some hung: the watchdog abandons the
-// hung ones and the retries succeed, whichever list each attempt is in.
+// Many attempts in flight at once, some hung: the attempt timeout abandons the
+// hung ones and the retries succeed, each on its own timer.
 func TestTransport_RoundTrip_attemptTimeoutThroughTheContextConcurrently(t *testing.T) {
 	var seen sync.Map
 	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
