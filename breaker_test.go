@@ -595,10 +595,10 @@ func TestAdmission_aProbeStuckOnAHangingHostGivesWayAfterAHold(t *testing.T) {
 }
 
 func TestAdmission_aQuietClientOpensOnARunLongerThanTheWindow(t *testing.T) {
-	// 15 failures spread over more than the 200 ms window: gobreaker's
-	// own count of failures in a row forgets those older than its window
-	// (real time: it has no clock to inject); the run must not, or a
-	// client calling less than 25 times per 10 s would never open.
+	// 15 failures spread over more than the 200 ms window: the run is
+	// gobreaker's ConsecutiveFailures, which no interval clears (a
+	// rolling window would forget the older failures), or a client
+	// calling less than 25 times per 10 s would never open.
 	srv := newServer(t, status(503, "down"))
 	c := newClient(t, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{ConsecutiveFailures: 15, Window: 200 * time.Millisecond, ProbeInterval: time.Minute, Cooldown: time.Minute}))
 	for i := 1; i <= 15; i++ {

@@ -119,9 +119,8 @@ func New(c Config) *Budget {
 
 // Call records a call (its first attempt) at now, in Unix nanoseconds.
 // spread picks the counter: any number that differs between concurrent
-// calls, such as the address of the caller's state for the call, so that
-// they seldom write the same cache line (a random draw per call cost
-// about 85 instructions).
+// calls, such as a random draw, so that they seldom write the same cache
+// line.
 func (b *Budget) Call(now int64, spread uint32) {
 	b.calls[spread%callShards].Add(now, false)
 }

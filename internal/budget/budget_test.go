@@ -213,7 +213,7 @@ func TestBudget_sharesAndWindow(t *testing.T) {
 		b := New(c)
 		now := 10 * sec
 		for i := 0; i < tc.calls; i++ {
-			b.Call(now, uint32(i)*3) // spread over the counters, as a call's address does
+			b.Call(now, uint32(i)*3) // spread over the counters, as the random draw does
 		}
 		allowed := 0
 		for i := 0; i < 100; i++ {
