@@ -3,6 +3,9 @@ package scenario
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -12,9 +15,14 @@ import (
 // shortRun is the short matrix the target tests share: every scenario, at
 // ShortTiming (200 calls/s, phases of 2–6 s), plain, resilient and
 // go-retryablehttp, two scenarios at a time, run once for the package
-// (about 60 s). Scenario 13 needs redis-server (scripts/install-peers.sh
-// installs it); without it, it is left out, unless peers are required
-// (RESILIENT_REQUIRE_PEERS or CI), when the run fails.
+// (about 60 s), with seed 1 or $RESILIENT_SCENARIO_SEED. Scenario 13 needs
+// redis-server (scripts/install-peers.sh installs it); without it, it is
+// left out, unless peers are required (RESILIENT_REQUIRE_PEERS or CI), when
+// the run fails.
+//
+// The target tests skip under the race detector, which makes the load
+// generator start calls hundreds of milliseconds late (issue 27);
+// scripts/test.sh runs this package a second time without -race.
 var shortRun struct {
 	once sync.Once
 	res  *Result
@@ -23,13 +31,24 @@ var shortRun struct {
 
 func shortMatrix(t *testing.T) *Result {
 	t.Helper()
+	if raceEnabled {
+		t.Skip("the short matrix judges outcomes in time, and under -race its load generator starts calls " +
+			"hundreds of ms late: run it without -race (scripts/test.sh does)")
+	}
 	shortRun.once.Do(func() {
 		cs, err := SelectClients([]string{"plain", "resilient", "retryablehttp"})
 		if err != nil {
 			shortRun.err = err
 			return
 		}
-		o := Options{Timing: ShortTiming, Seed: 1, Clients: cs, Parallel: 2}
+		seed := uint64(1)
+		if v := os.Getenv("RESILIENT_SCENARIO_SEED"); v != "" {
+			if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+				shortRun.err = fmt.Errorf("RESILIENT_SCENARIO_SEED: %v", err)
+				return
+			}
+		}
+		o := Options{Timing: ShortTiming, Seed: seed, Clients: cs, Parallel: 2}
 		rd, err := testpeers.StartRedis()
 		switch {
 		case err == nil:
@@ -48,11 +67,14 @@ func shortMatrix(t *testing.T) *Result {
 		}
 		shortRun.res, shortRun.err = Run(context.Background(), o)
 	})
+	if shortRun.res != nil {
+		t.Logf("seed %d", shortRun.res.Seed)
+		for _, sc := range shortRun.res.Scenarios {
+			t.Logf("scenario %d: calls started behind schedule by %v at p99, %v at most", sc.ID, sc.LagP99, sc.LagMax)
+		}
+	}
 	if shortRun.err != nil {
 		t.Fatal(shortRun.err)
-	}
-	for _, sc := range shortRun.res.Scenarios {
-		t.Logf("scenario %d: calls started behind schedule by %v at p99, %v at most", sc.ID, sc.LagP99, sc.LagMax)
 	}
 	return shortRun.res
 }
