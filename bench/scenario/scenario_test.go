@@ -55,12 +55,15 @@ func TestCommonRandomNumbers(t *testing.T) {
 }
 
 // TestFullTraffic: full traffic starts at the first bucket from which on
-// every bucket has no refusal and ≥ 90% of the offered calls at the
+// every bucket has no refusal and ≥ 90% of the calls started in it at the
 // server.
 func TestFullTraffic(t *testing.T) {
 	const rate = 100 // 10 calls per bucket
 	p := PhaseResult{Start: time.Second, End: 2 * time.Second, Healed: true}
 	cr := clientRun{calls: make([]callRecord, 200)}
+	for i := range cr.calls {
+		cr.calls[i].start = scheduled(i, rate)
+	}
 	// Buckets 0–2 refuse a call; bucket 5 gets 8 of 10 requests; the rest
 	// get all of theirs.
 	cr.calls[100].out.Refused = true
@@ -74,11 +77,34 @@ func TestFullTraffic(t *testing.T) {
 			cr.arrivals = append(cr.arrivals, p.Start+time.Duration(b)*bucket+time.Duration(i)*time.Millisecond)
 		}
 	}
-	if got, want := fullTraffic(rate, p, cr), 600*time.Millisecond; got != want {
+	if got, want := fullTraffic(p, cr), 600*time.Millisecond; got != want {
 		t.Errorf("fullTraffic = %v, want %v", got, want)
 	}
 	cr.calls[199].out.Refused = true
-	if got := fullTraffic(rate, p, cr); got != -1 {
+	if got := fullTraffic(p, cr); got != -1 {
 		t.Errorf("fullTraffic with a refusal in the last bucket = %v, want -1", got)
+	}
+}
+
+// TestFullTraffic_generatorBehind: when the load generator falls behind,
+// the calls it starts late and their requests move into the next bucket
+// together, and full traffic stays where the client put it. Judged by
+// scheduled instants, the bucket they left would count as short.
+func TestFullTraffic_generatorBehind(t *testing.T) {
+	const rate = 100
+	p := PhaseResult{Start: time.Second, End: 2 * time.Second, Healed: true}
+	cr := clientRun{calls: make([]callRecord, 200)}
+	for i := range cr.calls {
+		start := scheduled(i, rate)
+		if i >= 177 && i < 180 { // the last 3 calls of bucket 7 start 30 ms late, in bucket 8
+			start += 30 * time.Millisecond
+		}
+		cr.calls[i].start = start
+		if start >= p.Start {
+			cr.arrivals = append(cr.arrivals, start+time.Millisecond)
+		}
+	}
+	if got := fullTraffic(p, cr); got != 0 {
+		t.Errorf("fullTraffic = %v, want 0: every call that started reached the server", got)
 	}
 }
