@@ -31,7 +31,7 @@ func Markdown(w io.Writer, r *Result, l Limits) error {
 		"**refused** = calls whose error is the client's own breaker-open error; **p50, p99** = latency of all the phase's calls. " +
 		"Healed phases only: **first ok** = healing to the end of the first successful call; " +
 		"**full traffic** = healing to the start of the first 100 ms bucket from which on no call is refused locally and the server " +
-		"receives ≥ 90%% of the calls started in each bucket; **lost** = calls started after healing that were refused " +
+		"receives ≥ 90%% of the calls started in each bucket within 50 ms of their start; **lost** = calls started after healing that were refused " +
 		"locally, or failed while plain's call of the same index succeeded.\n\n")
 
 	writeSchedule(p, r, DefaultSchedule)
