@@ -105,6 +105,8 @@ var TestLimits = Limits{
 // Verdict is one check of one target in one place.
 type Verdict struct {
 	Target Target
+	// Scenario is the ID of the scenario checked.
+	Scenario int
 	// Where is "scenario/phase", or "all" for whole-run targets.
 	Where string
 	// Got and Limit are the measured value and the bound, formatted.
@@ -116,11 +118,13 @@ type Verdict struct {
 // in r. It returns nothing when the subject or the baseline was not run.
 func Check(r *Result, l Limits) []Verdict {
 	var vs []Verdict
+	var id int // of the scenario checked
 	add := func(t Target, where string, pass bool, got, limit string) {
-		vs = append(vs, Verdict{Target: t, Where: where, Got: got, Limit: limit, Pass: pass})
+		vs = append(vs, Verdict{Target: t, Scenario: id, Where: where, Got: got, Limit: limit, Pass: pass})
 	}
 	pct := func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
 	for _, sc := range r.Scenarios {
+		id = sc.ID
 		var calls, requests int
 		for _, p := range sc.Phases {
 			s, ok1 := p.Client(l.Subject)
