@@ -22,10 +22,25 @@ type ScheduleBound struct {
 }
 
 // DefaultSchedule is the bound CheckSchedule applies in the tests and in
-// cmd/scenarios. Max is crnSkew: a call's first request that reaches the
-// server later than that behind its schedule meets the server as it is at
-// its arrival, so the clients' first requests of that call need not meet
-// the same fault. P99 is a fifth of the 100 ms bucket of full traffic.
+// cmd/scenarios: in each scenario, calls start at most 20 ms behind their
+// schedule at the 99th percentile, and 50 ms at most.
+//
+// Max is crnSkew: a call's first request that reaches the server later
+// than that behind its schedule meets the server as it is at its arrival,
+// so the clients' first requests of that call need not meet the same
+// fault; and full traffic gives a request that long (promptly).
+//
+// P99 is measured (issue 27): 16 runs of the short matrix without -race,
+// seeds 1–8, on a 2-core machine that four other sessions were building
+// and testing on (load average 4–6), 224 scenarios in all. In the 83 whose
+// calls started within 29 ms at the p99 (and 78 ms at most), plain's full
+// traffic, 0 by construction since plain sends every call at once, was 0,
+// and no target missed but one miss of the library's own (scenario 10's
+// recovery, at 8 ms). From 30 ms at the p99 on, the machine showed: plain's
+// full traffic at 1.6 s, then misses. 20 ms keeps a third below that. In
+// the one run whose 14 scenarios all held, calls started 2–8 ms late at
+// the p99 (4–31 ms at most). Under -race, on a clean machine, 31–260 ms
+// at the p99 and up to 485 ms (the issue); on this one, 7 ms to 4.5 s.
 var DefaultSchedule = ScheduleBound{P99: 20 * time.Millisecond, Max: crnSkew}
 
 // ErrSchedule is the error of a run whose load generator fell behind its
