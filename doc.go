@@ -91,9 +91,10 @@
 //   - retries up to 3 times after the first attempt ([Retry].Max; -1 turns
 //     retries off);
 //   - waits with exponential backoff and full jitter, from 100 ms and never
-//     above 5 s ([Retry].MinWait, [Retry].MaxWait). A server that asks for a
-//     longer wait than MaxWait, or than the time left before the context
-//     deadline, ends the retries at once, and the error carries its
+//     above 5 s ([Retry].MinWait, [Retry].MaxWait; [Retry].Backoff replaces
+//     it). A server that asks for a longer wait than MaxWait (or
+//     [Retry].MaxServerWait, when set), or than the time left before the
+//     context deadline, ends the retries at once, and the error carries its
 //     RetryAfter, so the caller knows when to come back. It never sleeps
 //     past the context deadline;
 //   - abandons an attempt that has no response headers after 10 s

@@ -31,8 +31,9 @@ var (
 	ErrRetryBudgetExhausted = errors.New("resilient: retry budget exhausted")
 
 	// ErrRetryAfterTooLong is matched when the server asked the client to
-	// wait longer than Retry.MaxWait or than the time left before the
-	// context deadline; StatusError.RetryAfter says how long it asked for.
+	// wait longer than Retry.MaxServerWait (Retry.MaxWait unless it is
+	// set) or than the time left before the context deadline;
+	// StatusError.RetryAfter says how long it asked for.
 	ErrRetryAfterTooLong = errors.New("resilient: server asked to wait longer than allowed")
 
 	// ErrDeadline is matched when the next backoff would have crossed the

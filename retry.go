@@ -94,7 +94,6 @@ func (c *call) facts(o Outcome) facts {
 		deadline:    dl,
 		refused:     c.refused,
 		probeWaited: c.probeWaited,
-		hooks:       c.t.cfg.hooks, // retryablehttp hooks: Backoff
 	}
 	if !c.skipBreaker {
 		f.hostFailing = c.host.failing()
@@ -169,6 +168,15 @@ func Backoff(n int, minWait, maxWait time.Duration, r float64) time.Duration {
 	return time.Duration(r * ceiling)
 }
 
+// serverWaitCap is the longest wait a server may ask for: MaxServerWait,
+// or MaxWait when it is not set.
+func (p *Retry) serverWaitCap() time.Duration {
+	if p.MaxServerWait > 0 {
+		return p.MaxServerWait
+	}
+	return p.MaxWait
+}
+
 // facts is what the retry decision needs to know of a call besides its
 // latest outcome.
 type facts struct {
@@ -184,8 +192,6 @@ type facts struct {
 	probeWaited   time.Duration // time waited for a probe so far
 	probing       bool          // the breaker sends a degraded host's quick probes (probingDegraded)
 	probeInterval time.Duration // Breaker.ProbeInterval
-
-	hooks *retryHooks // retryablehttp hooks
 }
 
 // decision is what decide concludes: go again after wait, or stop. stop
@@ -225,10 +231,11 @@ const deadlineMargin = 10 * time.Millisecond
 // retries a retryable outcome of a request that may be sent again (an
 // idempotent one, or one the failure proves never reached the server),
 // within Retry.Max, after the server's Retry-After or RateLimit delay or
-// else a jittered backoff; it stops early, with a reason, when the server
-// asks for longer than MaxWait, when the wait would leave no time before
-// the deadline, when the body cannot be sent again, or when the host is
-// failing. An attempt that admission refused goes again only to meet a
+// else a jittered backoff (Retry.Backoff's wait, when set, never shorter
+// than the server's); it stops early, with a reason, when the server asks
+// for longer than MaxServerWait (MaxWait by default), when the wait would
+// leave no time before the deadline, when the body cannot be sent again,
+// or when the host is failing. An attempt that admission refused goes again only to meet a
 // quick probe (waitForProbe).
 func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision {
 	if f.refused != nil {
@@ -246,14 +253,16 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 	var d decision
 	if last.asked {
 		d.retryAfter, d.wait = last.retryAfter, last.retryAfter
-		if d.wait > p.MaxWait {
+		if d.wait > p.serverWaitCap() {
 			d.stop = ErrRetryAfterTooLong
 			return d
 		}
-	} else {
+	} else if p.Backoff == nil {
 		d.wait = Backoff(f.attempts-1, p.MinWait, p.MaxWait, rnd)
 	}
-	d.wait = f.hooks.wait(d.wait, last.asked, f.attempts-1, last.resp) // retryablehttp hooks: Backoff
+	if p.Backoff != nil {
+		d.wait = max(d.wait, p.Backoff(f.attempts-1, last.resp, rnd)) // never shorter than the server's ask
+	}
 	if !f.deadline.IsZero() && !now.Add(d.wait+deadlineMargin).Before(f.deadline) {
 		d.stop = ErrDeadline
 		if last.asked {

@@ -100,11 +100,12 @@ func FromRetryableHTTP(rc *retryablehttp.Client, opts ...Option) *http.Client {
 	if r.MinWait > cmp.Or(r.MaxWait, DefaultRetry.MaxWait) {
 		r.MaxWait = r.MinWait
 	}
+	if b := rc.Backoff; b != nil {
+		lo, hi := rc.RetryWaitMin, rc.RetryWaitMax
+		r.Backoff = func(n int, resp *http.Response, _ float64) time.Duration { return b(lo, hi, n, resp) }
+	}
 	h := &retryHooks{
 		check:    rc.CheckRetry,
-		backoff:  rc.Backoff,
-		min:      rc.RetryWaitMin,
-		max:      rc.RetryWaitMax,
 		request:  rc.RequestLogHook,
 		response: rc.ResponseLogHook,
 		prepare:  rc.PrepareRetry,
@@ -123,7 +124,7 @@ func FromRetryableHTTP(rc *retryablehttp.Client, opts ...Option) *http.Client {
 			c.invalid("retryablehttp.Client.Logger is a %T; it must be a retryablehttp.Logger or LeveledLogger", rc.Logger)
 		}))
 	}
-	if h.check != nil || h.backoff != nil || h.request != nil || h.response != nil || h.prepare != nil {
+	if h.check != nil || h.request != nil || h.response != nil || h.prepare != nil {
 		all = append(all, withRetryHooks(h))
 	}
 	if rc.ErrorHandler != nil && sameFunc(rc.ErrorHandler, retryablehttp.PassthroughErrorHandler) {
@@ -143,8 +144,6 @@ func sameFunc(f, g retryablehttp.ErrorHandler) bool {
 // without them): each then returns what it was given.
 type retryHooks struct {
 	check    retryablehttp.CheckRetry      // nil: the outcome's class decides
-	backoff  retryablehttp.Backoff         // nil: resilient's Backoff
-	min, max time.Duration                 // rc.RetryWaitMin and RetryWaitMax, as Backoff expects them
 	request  retryablehttp.RequestLogHook  // nil: none
 	response retryablehttp.ResponseLogHook // nil: none
 	prepare  retryablehttp.PrepareRetry    // nil: none
@@ -196,20 +195,6 @@ func (h *retryHooks) checkRetry(c *call, o Outcome) Outcome {
 // for method: "Get", "Post".
 func urlOp(method string) string {
 	return method[:1] + strings.ToLower(method[1:])
-}
-
-// wait returns the wait before retry n (0 for the first) after resp: w,
-// resilient's, when there is no Backoff; else what Backoff returns, or,
-// when the server asked (w is then its ask), the longer of the two.
-func (h *retryHooks) wait(w time.Duration, asked bool, n int, resp *http.Response) time.Duration {
-	if h == nil || h.backoff == nil {
-		return w
-	}
-	b := max(0, h.backoff(h.min, h.max, n, resp))
-	if asked {
-		return max(w, b)
-	}
-	return b
 }
 
 // prepareRetry runs PrepareRetry before a retry of c: on a copy of *r,
