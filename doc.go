@@ -201,10 +201,14 @@
 //
 // [WithClassifier] replaces [Classify] with a [Classifier] of yours, to
 // retry more (a 409 whose body says "try again", an error of your own) or
-// less. The retry decision follows it; so does the breaker, wherever it
-// disagrees with Classify. It may read the response body, bounded by the
-// error body limit, and what it read is given back to the caller and the
-// *StatusError.
+// less, or to end a call with an error of your own, which errors.Is then
+// finds in the call's error. The retry decision follows it; so does the
+// breaker, wherever it disagrees with Classify. It may read the response
+// body, bounded by the error body limit, and what it read is given back to
+// the caller and the *StatusError. [Retry].Backoff gives waits of your
+// own, and [WithPrepareRetry] changes the request of each retry (to sign
+// it again, say); [AttemptFromContext] tells a base transport, or a
+// Classifier, which attempt it sees.
 //
 // # Errors
 //

@@ -6,7 +6,8 @@ package resilient
 // that are no one feature's own: retry, breaker, timeout, error bodies,
 // redaction, OpenTelemetry providers, logger and shared breakers. The
 // others live with their feature: WithHedging (hedge.go), WithReplayLimit
-// (replay.go), WithClassifier (classifier.go), WithOnRetry and
+// (replay.go), WithClassifier (classifier.go), WithPrepareRetry
+// (prepare.go), WithOnRetry and
 // WithOnBreakerChange (callbacks.go), withClock (clock.go).
 
 import (
@@ -238,10 +239,11 @@ type config struct {
 	clock       clock          // tests replace it
 	err         error          // first invalid option, returned by every request
 
-	classify  Classifier          // nil: Classify
-	onRetry   func(RetryEvent)    // nil: none
-	onBreaker func(BreakerChange) // nil: none
-	hooks     *retryHooks         // FromRetryableHTTP's (retryablehttp.go); nil: none
+	classify     Classifier                // nil: Classify
+	prepareRetry func(*http.Request) error // WithPrepareRetry's; nil: none
+	onRetry      func(RetryEvent)          // nil: none
+	onBreaker    func(BreakerChange)       // nil: none
+	hooks        *retryHooks               // FromRetryableHTTP's (retryablehttp.go); nil: none
 }
 
 func newConfig(opts []Option) *config {

@@ -25,7 +25,8 @@ import (
 //  3. spend one retry from the host's budget;
 //  4. keep the failed response for the final error;
 //  5. wait, on the Transport's clock, ending with the call's context;
-//  6. rewind the body for the next attempt.
+//  6. rewind the body for the next attempt, and prepare a retry
+//     (WithPrepareRetry).
 //
 // The outcome is left in c for finish (finish.go).
 func (t *Transport) loop(c *call, r *http.Request) {
@@ -33,10 +34,11 @@ func (t *Transport) loop(c *call, r *http.Request) {
 		c.attempt(r)
 		var o Outcome
 		if c.refused == nil {
-			o = t.cfg.hooks.outcome(c, c.last.class) // retryablehttp hooks: CheckRetry
-			if o != Retryable || c.Context.Err() != nil {
+			o = c.last.class
+			if o != Retryable || c.last.stop != nil || c.Context.Err() != nil {
 				// Most calls end here, and need neither the deadline
 				// nor a random draw.
+				c.stop = c.last.stop // a Classifier's own error, if it gave one
 				c.answered(o)
 				return
 			}
@@ -74,9 +76,6 @@ func (t *Transport) loop(c *call, r *http.Request) {
 		var err error
 		if r, err = c.rewind(r); err != nil {
 			c.last = result{err: err}
-			return
-		}
-		if !t.cfg.hooks.prepareRetry(c, &r) { // retryablehttp hooks: PrepareRetry
 			return
 		}
 	}
@@ -129,28 +128,46 @@ func (c *call) stopped(d decision, now time.Time) {
 	}
 }
 
-// rewind returns the request of c's next attempt: a fresh shallow copy of
-// r (the transport may still be closing r's body), with the body sent
-// again from GetBody or the replay copy.
+// rewind returns the request of c's next attempt: a fresh copy of r (the
+// transport may still be closing r's body) whose context is the call, so
+// that AttemptFromContext finds the attempt's number, with the body sent
+// again from GetBody or the replay copy, and, before a retry,
+// WithPrepareRetry's changes.
 func (c *call) rewind(r *http.Request) (*http.Request, error) {
-	next := *r
-	if b := c.req.Body; b == nil || b == http.NoBody {
-		return &next, nil
+	prepare := c.t.cfg.prepareRetry
+	if c.attempts == 0 {
+		prepare = nil // nothing was sent yet: not a retry
 	}
-	if c.replay != nil {
-		b, err := c.replay.rewind(c)
+	var next *http.Request
+	if prepare != nil {
+		next = r.Clone(c) // a header of its own, for prepare to change
+	} else {
+		next = r.WithContext(c)
+	}
+	if b := c.req.Body; b != nil && b != http.NoBody {
+		var err error
+		if c.replay != nil {
+			b, err = c.replay.rewind(c)
+		} else if b, err = c.req.GetBody(); err != nil {
+			err = fmt.Errorf("resilient: cannot send the request body again, GetBody failed: %w", err)
+		}
 		if err != nil {
 			return nil, err
 		}
 		next.Body = b
-		return &next, nil
 	}
-	b, err := c.req.GetBody()
-	if err != nil {
-		return nil, fmt.Errorf("resilient: cannot send the request body again, GetBody failed: %w", err)
+	if prepare != nil {
+		c.preparing = true
+		err := prepare(next)
+		c.preparing = false
+		if err != nil {
+			if next.Body != nil {
+				next.Body.Close()
+			}
+			return nil, &prepareRetryError{err}
+		}
 	}
-	next.Body = b
-	return &next, nil
+	return next, nil
 }
 
 // Backoff returns the wait before retry number n (0 for the first retry):

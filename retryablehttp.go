@@ -105,10 +105,7 @@ func FromRetryableHTTP(rc *retryablehttp.Client, opts ...Option) *http.Client {
 		r.Backoff = func(n int, resp *http.Response, _ float64) time.Duration { return b(lo, hi, n, resp) }
 	}
 	h := &retryHooks{
-		check:    rc.CheckRetry,
-		request:  rc.RequestLogHook,
-		response: rc.ResponseLogHook,
-		prepare:  rc.PrepareRetry,
+		request: rc.RequestLogHook,
 	}
 	all := []Option{WithRetry(r)}
 	switch l := rc.Logger.(type) {
@@ -124,8 +121,14 @@ func FromRetryableHTTP(rc *retryablehttp.Client, opts ...Option) *http.Client {
 			c.invalid("retryablehttp.Client.Logger is a %T; it must be a retryablehttp.Logger or LeveledLogger", rc.Logger)
 		}))
 	}
-	if h.check != nil || h.request != nil || h.response != nil || h.prepare != nil {
+	if rc.CheckRetry != nil || rc.ResponseLogHook != nil {
+		all = append(all, WithClassifier(checkRetry(rc.CheckRetry, rc.ResponseLogHook, h.logger)))
+	}
+	if h.request != nil {
 		all = append(all, withRetryHooks(h))
+	}
+	if rc.PrepareRetry != nil {
+		all = append(all, WithPrepareRetry(rc.PrepareRetry))
 	}
 	if rc.ErrorHandler != nil && sameFunc(rc.ErrorHandler, retryablehttp.PassthroughErrorHandler) {
 		all = append(all, WithPassThrough5xx())
@@ -143,11 +146,9 @@ func sameFunc(f, g retryablehttp.ErrorHandler) bool {
 // FromRetryableHTTP. Its methods are safe on a nil *retryHooks (a client
 // without them): each then returns what it was given.
 type retryHooks struct {
-	check    retryablehttp.CheckRetry      // nil: the outcome's class decides
-	request  retryablehttp.RequestLogHook  // nil: none
-	response retryablehttp.ResponseLogHook // nil: none
-	prepare  retryablehttp.PrepareRetry    // nil: none
-	logger   retryablehttp.Logger          // what the log hooks receive; nil without one
+	request retryablehttp.RequestLogHook // nil: none
+	prepare retryablehttp.PrepareRetry   // nil: none
+	logger  retryablehttp.Logger         // what the log hooks receive; nil without one
 }
 
 // withRetryHooks makes the client call h; FromRetryableHTTP's.
@@ -155,78 +156,50 @@ func withRetryHooks(h *retryHooks) Option {
 	return optionFunc(func(c *config) { c.hooks = h })
 }
 
-// outcome returns the class of c's latest outcome for the retry decision:
-// o, or what CheckRetry says of it. A CheckRetry that returns false and an
-// error stops the call with that error in c.stop.
-func (h *retryHooks) outcome(c *call, o Outcome) Outcome {
-	if h == nil || h.check == nil {
-		return o
+// checkRetry returns the Classifier that asks CheckRetry about each
+// attempt's outcome, then runs ResponseLogHook on its response, in the
+// order go-retryablehttp runs them: CheckRetry reads the body first. check
+// and response may each be nil.
+func checkRetry(check retryablehttp.CheckRetry, response retryablehttp.ResponseLogHook, logger retryablehttp.Logger) Classifier {
+	return func(req *http.Request, resp *http.Response, err error) (Outcome, error) {
+		o := Classify(resp, err)
+		var stop error
+		if check != nil {
+			uerr := err
+			if err != nil {
+				uerr = &url.Error{Op: urlOp(req.Method), URL: req.URL.Redacted(), Err: err}
+			}
+			retry, checkErr := check(req.Context(), resp, uerr)
+			switch {
+			case retry:
+				o = Retryable
+			case o == Retryable:
+				o = Permanent
+			}
+			if !retry && checkErr != nil {
+				stop = &checkRetryError{checkErr}
+			}
+		}
+		if err == nil && response != nil {
+			response(logger, resp)
+		}
+		return o, stop
 	}
-	return h.checkRetry(c, o)
-}
-
-// checkRetry asks CheckRetry about c's latest outcome, of class o.
-func (h *retryHooks) checkRetry(c *call, o Outcome) Outcome {
-	if _, ok := c.last.err.(*prepareRetryError); ok {
-		return o
-	}
-	err := c.last.err
-	if err != nil {
-		err = &url.Error{Op: urlOp(c.method), URL: c.url(), Err: err}
-	}
-	var retry bool
-	var checkErr error
-	// classifyWith lends CheckRetry the body as it lends it a Classifier:
-	// bounded, and given back whole to the caller and the *StatusError.
-	c.t.classifyWith(func(resp *http.Response, _ error) Outcome {
-		retry, checkErr = h.check(c, resp, err)
-		return o
-	}, c.last.resp, c.last.err)
-	switch {
-	case retry:
-		return Retryable
-	case checkErr != nil:
-		c.stop = &checkRetryError{checkErr}
-	}
-	return Permanent
 }
 
 // urlOp is the Op of the *url.Error that net/http's Client would return
 // for method: "Get", "Post".
 func urlOp(method string) string {
+	if method == "" {
+		return "Get"
+	}
 	return method[:1] + strings.ToLower(method[1:])
 }
 
-// prepareRetry runs PrepareRetry before a retry of c: on a copy of *r,
-// which then takes its place, so the caller's request is never changed.
-// When it fails, the attempt is not sent: *r's body is closed, the error
-// becomes c's latest outcome, and prepareRetry returns false.
-func (h *retryHooks) prepareRetry(c *call, r **http.Request) bool {
-	if h == nil || h.prepare == nil || c.attempts == 0 {
-		return true
-	}
-	return h.prepareCopy(c, r)
-}
-
-// prepareCopy is prepareRetry with a PrepareRetry, before a retry.
-func (h *retryHooks) prepareCopy(c *call, r **http.Request) bool {
-	cp := (*r).Clone((*r).Context())
-	if err := h.prepare(cp); err != nil {
-		if cp.Body != nil {
-			cp.Body.Close()
-		}
-		c.refused = nil
-		c.last = result{err: &prepareRetryError{err}, class: Permanent}
-		return false
-	}
-	*r = cp
-	return true
-}
-
-// transport returns next, or, when c's client has log hooks, next wrapped
-// in them for the attempt r of c.
+// transport returns next, or, when c's client has a RequestLogHook, next
+// wrapped in it for the attempt r of c.
 func (h *retryHooks) transport(c *call, r *http.Request, next http.RoundTripper) http.RoundTripper {
-	if h == nil || h.request == nil && h.response == nil {
+	if h == nil || h.request == nil {
 		return next
 	}
 	return h.hooked(c, r, next)
@@ -234,12 +207,11 @@ func (h *retryHooks) transport(c *call, r *http.Request, next http.RoundTripper)
 
 // hooked is transport with log hooks.
 func (h *retryHooks) hooked(c *call, r *http.Request, next http.RoundTripper) http.RoundTripper {
-	n, _ := attemptOf(r.Context(), c)
-	return &hookedTransport{h: h, n: n - 1, next: next}
+	return &hookedTransport{h: h, n: AttemptFromContext(r.Context()) - 1, next: next}
 }
 
-// hookedTransport runs RequestLogHook and ResponseLogHook around one
-// attempt, numbered n (0 for the first).
+// hookedTransport runs RequestLogHook before one attempt, numbered n (0
+// for the first).
 type hookedTransport struct {
 	h    *retryHooks
 	n    int
@@ -247,40 +219,18 @@ type hookedTransport struct {
 }
 
 func (t *hookedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t.h.request != nil {
-		r = r.Clone(r.Context()) // the hook may change it; the caller's stays as it was
-		t.h.request(t.h.logger, r, t.n)
-	}
-	resp, err := t.next.RoundTrip(r)
-	if err == nil && t.h.response != nil {
-		t.h.response(t.h.logger, resp)
-	}
-	return resp, err
+	r = r.Clone(r.Context()) // the hook may change it; the caller's stays as it was
+	t.h.request(t.h.logger, r, t.n)
+	return t.next.RoundTrip(r)
 }
 
 // checkRetryError is why a call stopped when CheckRetry returned false and
-// an error. finish turns a response into a *StatusError for it, whatever
-// the status.
+// an error: the Classifier's own error, so a response of any status
+// becomes a *StatusError.
 type checkRetryError struct{ err error }
 
 func (e *checkRetryError) Error() string { return "CheckRetry: " + e.err.Error() }
 func (e *checkRetryError) Unwrap() error { return e.err }
-
-// stoppedByCheckRetry reports whether err, a call's stop, is a
-// CheckRetry's error.
-func stoppedByCheckRetry(err error) bool {
-	_, ok := err.(*checkRetryError)
-	return ok
-}
-
-// prepareRetryError is the outcome of a retry that PrepareRetry failed:
-// the retry was not sent.
-type prepareRetryError struct{ err error }
-
-func (e *prepareRetryError) Error() string {
-	return "resilient: retry not sent, PrepareRetry failed: " + e.err.Error()
-}
-func (e *prepareRetryError) Unwrap() error { return e.err }
 
 // hookLogger is the Logger that the log hooks receive for a
 // LeveledLogger, as go-retryablehttp gives them: Printf logs at Info.
