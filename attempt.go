@@ -88,7 +88,6 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 	if c.instrumented {
 		next = t.traced
 	}
-	next = t.cfg.hooks.transport(c, r, next) // retryablehttp hooks: the log hooks
 	var resp *http.Response
 	var err error
 	if t.ctxTimeout > 0 {

@@ -29,9 +29,10 @@
 // [WithBreaker]); a zero field keeps its default.
 //
 // A program that configures a go-retryablehttp client switches with
-// [FromRetryableHTTP], which keeps its RetryMax, waits, CheckRetry,
-// Backoff, logger, hooks and inner client; docs/migrating.md says what
-// maps to what and what differs.
+// fromretryable.New (package github.com/resilient-http/resilient/fromretryable),
+// which keeps its RetryMax, waits, CheckRetry, Backoff, logger, hooks and
+// inner client; docs/migrating.md says what maps to what and what
+// differs. This package does not import go-retryablehttp.
 //
 // # What happens to a request
 //

@@ -67,9 +67,9 @@ var (
 // error (5xx) or an exhausted 429 Too Many Requests. It holds what a person
 // needs to find out why: the server's own words, the IDs to look up in logs
 // and traces, and what the client tried. Other 4xx responses are not errors
-// and come back as plain responses. Under FromRetryableHTTP, a response of
-// any status that CheckRetry rejected with an error is a StatusError too,
-// with that error as Stop.
+// and come back as plain responses. A response of any status that the
+// client's Classifier ended the call on with an error of its own is a
+// StatusError too, with that error as Stop.
 //
 // The response body has been read (up to the client's limit), closed, and
 // its connection returned to the pool.

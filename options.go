@@ -243,7 +243,6 @@ type config struct {
 	prepareRetry func(*http.Request) error // WithPrepareRetry's; nil: none
 	onRetry      func(RetryEvent)          // nil: none
 	onBreaker    func(BreakerChange)       // nil: none
-	hooks        *retryHooks               // FromRetryableHTTP's (retryablehttp.go); nil: none
 }
 
 func newConfig(opts []Option) *config {
