@@ -5,11 +5,13 @@ package fromretryable_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // server is an httptest server that counts what it saw and answers with
@@ -17,25 +19,45 @@ import (
 type server struct {
 	*httptest.Server
 	hits   atomic.Int64
+	dials  atomic.Int64 // connections the server accepted
 	mu     sync.Mutex
 	bodies []string // request bodies, in arrival order
 	seen   []*http.Request
+	times  []time.Time // when each request arrived
 }
 
 // newServer starts a server; handle gets the 1-based index of the request.
 func newServer(t testing.TB, handle func(n int64, w http.ResponseWriter, r *http.Request)) *server {
 	t.Helper()
 	s := &server{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
 		s.bodies = append(s.bodies, string(b))
 		s.seen = append(s.seen, r.Clone(context.Background()))
+		s.times = append(s.times, time.Now())
 		s.mu.Unlock()
 		handle(s.hits.Add(1), w, r)
 	}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.dials.Add(1)
+		}
+	}
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
+}
+
+// reset forgets what the server saw, for the next client, and closes its
+// connections.
+func (s *server) reset() {
+	s.CloseClientConnections()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hits.Store(0)
+	s.dials.Store(0)
+	s.bodies, s.seen, s.times = nil, nil, nil
 }
 
 // status answers every request with code and body.
