@@ -8,7 +8,6 @@ package resilient
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/resilient-http/resilient/internal/headers"
 )
@@ -94,7 +93,7 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 		resp, err = t.roundTripWithTimeout(next, r)
 	} else {
 		resp, err = next.RoundTrip(r)
-		if err != nil && t.headerTimeout > 0 && strings.Contains(err.Error(), "timeout awaiting response headers") {
+		if err != nil && t.headerTimeout > 0 && headerTimedOut(r, err) {
 			err = &attemptTimeoutError{d: t.headerTimeout, cause: err}
 		}
 	}
