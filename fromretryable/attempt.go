@@ -46,3 +46,11 @@ func (t *eachAttempt) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// CloseIdleConnections closes the idle connections of the transport below,
+// so that resilient.Close reaches them.
+func (t *eachAttempt) CloseIdleConnections() {
+	if ci, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}

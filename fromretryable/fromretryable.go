@@ -88,7 +88,8 @@ const DefaultMaxServerWait = time.Minute
 //     Logger with go-retryablehttp's "[DEBUG]"-style prefixes. Another
 //     type makes every request fail with resilient.ErrInvalidOption, where
 //     go-retryablehttp panics.
-//   - HTTPClient's Transport is the base transport (nil: resilient.New's).
+//   - HTTPClient's Transport is the base transport (nil: a clone of
+//     http.DefaultTransport, as resilient.New's).
 //     Its Jar receives the cookies of every attempt's response and gives
 //     its cookies to every attempt, as go-retryablehttp's inner client
 //     does, so a cookie set by a response that is retried (a load
@@ -139,7 +140,12 @@ func New(rc *retryablehttp.Client, opts ...resilient.Option) *http.Client {
 		client.CheckRedirect = hc.CheckRedirect
 	}
 	if rc.RequestLogHook != nil || jar != nil {
-		base = &eachAttempt{next: cmp.Or[http.RoundTripper](base, http.DefaultTransport), request: rc.RequestLogHook, logger: logger, jar: jar}
+		if base == nil { // what resilient.NewTransport would make of nil
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.MaxIdleConnsPerHost = 100
+			base = tr
+		}
+		base = &eachAttempt{next: base, request: rc.RequestLogHook, logger: logger, jar: jar}
 	}
 	client.Transport = resilient.NewTransport(base, append(all, opts...)...)
 	return client

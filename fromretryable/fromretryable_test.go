@@ -665,3 +665,41 @@ func TestNew_hedgedLogHooks(t *testing.T) {
 		t.Errorf("RequestLogHook numbers %v, want [0 1]", numbers)
 	}
 }
+
+// closeCounter is a caller's transport that counts CloseIdleConnections.
+type closeCounter struct {
+	http.RoundTripper
+	mu     sync.Mutex
+	closed int
+}
+
+func (c *closeCounter) CloseIdleConnections() {
+	c.mu.Lock()
+	c.closed++
+	c.mu.Unlock()
+}
+
+// TestNew_closeReachesTheInnerTransport: with a Jar or a RequestLogHook,
+// which sit between resilient and the inner client's Transport,
+// resilient.Close still closes that transport's idle connections.
+func TestNew_closeReachesTheInnerTransport(t *testing.T) {
+	for _, name := range []string{"Jar", "RequestLogHook"} {
+		t.Run(name, func(t *testing.T) {
+			base := &closeCounter{RoundTripper: http.DefaultTransport}
+			rc := quietRetryable()
+			rc.HTTPClient = &http.Client{Transport: base}
+			if name == "Jar" {
+				rc.HTTPClient.Jar, _ = cookiejar.New(nil)
+			} else {
+				rc.RequestLogHook = func(retryablehttp.Logger, *http.Request, int) {}
+			}
+			c := fromretryable.New(rc)
+			resilient.Close(c)
+			base.mu.Lock()
+			defer base.mu.Unlock()
+			if base.closed != 1 {
+				t.Errorf("the inner transport's idle connections closed %d times, want 1", base.closed)
+			}
+		})
+	}
+}
