@@ -30,6 +30,7 @@ type call struct {
 	host         *host
 	replay       *replayer // sends a body without GetBody again; nil for others
 	begun        int64     // the call's start in Unix nanoseconds, for the host's latency (budget)
+	start        time.Time // the call's start, for the error's Elapsed
 	idempotent   bool
 	replayable   bool
 	instrumented bool
@@ -87,6 +88,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		t:          t,
 		req:        req,
 		method:     req.Method,
+		start:      now,
 		host:       t.hosts.find(req.URL, now),
 		idempotent: IsIdempotent(req),
 		// A body without GetBody goes again only through replay
