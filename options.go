@@ -88,7 +88,7 @@ type Retry struct {
 //     shrinks as the queue grows: it is multiplied by Latency × baseline
 //     over the recent latency.
 //
-// HostState.RetryShare and the resilient.retry_budget.share metric show
+// HostState.RetriesPerCall and the resilient.retry_budget.share metric show
 // which holds per host. Its zero value means the defaults below.
 type RetryBudget struct {
 	// Ratio is the share of calls that retries may add while the host
