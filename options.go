@@ -330,7 +330,7 @@ func WithBreaker(b Breaker) Option {
 // the response body, with a deadline on the call's context inside the
 // transport. When it passes, the call ends with its last outcome: a 503
 // followed by a retry that hung comes back as the 503's *StatusError, with
-// Stop matching context.DeadlineExceeded, rather than as net/http's
+// Stop matching ErrDeadline and context.DeadlineExceeded, rather than as net/http's
 // text-only "Client.Timeout exceeded". It applies to New and NewTransport
 // alike; the *http.Client that New returns has no Timeout of its own.
 // Zero, the default, means no limit beyond the request's context.
