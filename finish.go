@@ -71,7 +71,9 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 }
 
 // elapsed is how long c has taken so far, on the Transport's clock.
-func (c *call) elapsed() time.Duration { return c.t.cfg.clock.Now().Sub(c.start) }
+func (c *call) elapsed() time.Duration {
+	return time.Duration(c.t.cfg.clock.Now().UnixNano() - c.begun)
+}
 
 // ctxStop is why c stopped when its context ended: errDeadlinePassed,
 // which matches ErrDeadline too, when its deadline passed; else the
