@@ -64,8 +64,9 @@ import (
 //   - Logger, a retryablehttp.Logger or LeveledLogger, receives
 //     resilient's log lines (see WithLogger) at their levels, a Logger
 //     with go-retryablehttp's "[DEBUG]"-style prefixes. Another type
-//     makes every request fail with ErrInvalidOption, where
-//     go-retryablehttp panics.
+//     makes FromRetryableHTTP panic with an error matching
+//     ErrInvalidOption, as New does for an invalid option, where
+//     go-retryablehttp panics at its first log line.
 //   - HTTPClient's Transport is the base transport (nil: New's); its
 //     CheckRedirect and Jar are the returned client's; its Timeout is
 //     Retry.AttemptTimeout (zero takes DefaultRetry's), which bounds each
