@@ -308,8 +308,8 @@ func runSick(ctx context.Context, v SickVariant, clients []Client) (SickResult, 
 					if i > 0 {
 						pause(ctx, v.Think)
 					}
-					if at := start.Add(time.Duration(i) * v.Interval); v.Interval > 0 {
-						pause(ctx, time.Until(at))
+					if v.Interval > 0 {
+						pause(ctx, time.Until(start.Add(time.Duration(i)*v.Interval)))
 					}
 					if ctx.Err() != nil || time.Since(start) >= v.Limit {
 						return
