@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -157,9 +158,8 @@ func TestRetry_MaxServerWait(t *testing.T) {
 	})
 
 	t.Run("invalid", func(t *testing.T) {
-		c := newClient(t, WithRetry(Retry{MaxServerWait: -time.Second}))
-		if _, err := c.Get("http://127.0.0.1:1/"); !errors.Is(err, ErrInvalidOption) {
-			t.Errorf("got %v, want ErrInvalidOption", err)
+		if err := Validate(WithRetry(Retry{MaxServerWait: -time.Second})); !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), "MaxServerWait") {
+			t.Errorf("got %v, want ErrInvalidOption naming MaxServerWait", err)
 		}
 	})
 }

@@ -29,7 +29,7 @@ type call struct {
 	method       string
 	host         *host
 	replay       *replayer // sends a body without GetBody again; nil for others
-	begun        int64     // the call's start in Unix nanoseconds, for the host's latency (budget)
+	begun        int64     // the call's start in Unix nanoseconds: the host's latency (budget), the error's Elapsed
 	idempotent   bool
 	replayable   bool
 	instrumented bool
@@ -89,6 +89,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		t:          t,
 		req:        req,
 		method:     req.Method,
+		begun:      now.UnixNano(),
 		host:       t.hosts.find(req.URL, now),
 		idempotent: IsIdempotent(req),
 		// A body without GetBody goes again only through replay
@@ -106,7 +107,6 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 	}
 	c.hedge = t.hedgeFor(c)
 	if c.host.budget != nil {
-		c.begun = now.UnixNano()
 		c.host.budget.Call(c.begun, rand.Uint32())
 	}
 	if t.tel.instrumented(c.Context) {

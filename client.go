@@ -39,6 +39,13 @@ import (
 // Its Do returns, inside the usual *url.Error, a *StatusError for a final
 // 5xx or 429 response, a *TransportError when the last attempt got no
 // response, or a *CircuitOpenError when the host's breaker refused the call.
+//
+// New panics, with an error matching ErrInvalidOption that names the field,
+// when an option is invalid (Retry{Max: -5}, a negative WithTimeout): a
+// misconfiguration is found when the program starts, not by its first
+// request in production, as net/http's ServeMux panics on an invalid
+// pattern. A program that builds options from configuration checks them
+// first with Validate, which returns that error.
 func New(opts ...Option) *http.Client {
 	return &http.Client{Transport: NewTransport(nil, opts...)}
 }
@@ -76,9 +83,13 @@ var _ http.RoundTripper = (*Transport)(nil)
 // base of yours, Retry.AttemptTimeout is enforced by canceling each
 // attempt's context after it (timeout.go), unless base is an
 // *http.Transport whose ResponseHeaderTimeout is set, which then serves as
-// the attempt timeout. WithTimeout bounds each call here too.
+// the attempt timeout. WithTimeout bounds each call here too. It panics on
+// an invalid option, as New does.
 func NewTransport(base http.RoundTripper, opts ...Option) *Transport {
 	cfg := newConfig(opts)
+	if cfg.err != nil {
+		panic(cfg.err)
+	}
 	t := &Transport{cfg: cfg, redactor: redact.New(cfg.secrets...), events: newDispatcher(cfg)}
 	if d := cfg.retry.AttemptTimeout; d > 0 {
 		t.ctxTimeout = d
@@ -141,8 +152,6 @@ func (t *Transport) validate(req *http.Request) error {
 	switch {
 	case t.closed.Load():
 		return ErrClosed
-	case t.cfg.err != nil:
-		return t.cfg.err
 	case req == nil:
 		return fmt.Errorf("%w: request is nil", ErrInvalidRequest)
 	case req.URL == nil:

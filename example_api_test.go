@@ -229,3 +229,40 @@ func ExampleRequestID() {
 	fmt.Println(resilient.StatusCode(err), "request", resilient.RequestID(err))
 	// Output: 501 request 7f3a9c
 }
+
+// Validate checks options read from configuration before New, which
+// panics on an invalid one: the mistake is reported when the program
+// starts, not by its first request.
+func ExampleValidate() {
+	maxRetries := -5 // from a config file, say
+	opts := []resilient.Option{resilient.WithRetry(resilient.Retry{Max: maxRetries})}
+	if err := resilient.Validate(opts...); err != nil {
+		fmt.Println(errors.Is(err, resilient.ErrInvalidOption))
+		fmt.Println(err)
+		return
+	}
+	client := resilient.New(opts...)
+	defer resilient.Close(client)
+	// Output:
+	// true
+	// resilient: invalid option: Retry.Max is -5; use -1 to disable retries or 0 for the default
+}
+
+// A POST without an Idempotency-Key is sent once: its error says so, and
+// ErrNotIdempotent lets a program tell that from retries that ran out.
+func ExampleErrNotIdempotent() {
+	srv, hits := failing(http.StatusServiceUnavailable, "busy")
+	defer srv.Close()
+	client := resilient.New()
+	defer resilient.Close(client)
+
+	_, err := client.Post(srv.URL+"/orders", "application/json", strings.NewReader(`{"id":42}`))
+	var se *resilient.StatusError
+	if errors.As(err, &se) && errors.Is(err, resilient.ErrNotIdempotent) {
+		fmt.Println(se.StatusCode, "after", se.Attempts, "attempt; server saw", hits.Load())
+		fmt.Println(strings.Contains(se.Error(), "not retried because a POST without an Idempotency-Key header is not idempotent"))
+	}
+	// Output:
+	// 503 after 1 attempt; server saw 1
+	// true
+}

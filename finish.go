@@ -5,8 +5,10 @@ package resilient
 // *CircuitOpenError), and statusError builds the *StatusError.
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/resilient-http/resilient/internal/body"
 	"github.com/resilient-http/resilient/internal/headers"
@@ -26,12 +28,13 @@ import (
 func (t *Transport) finish(c *call) (*http.Response, error) {
 	last := c.last
 	if c.stop == nil && c.Context.Err() != nil && (last.err != nil || c.failed != nil) {
-		c.stop = c.Context.Err()
+		c.stop = c.ctxStop()
 	}
 	switch {
 	case c.attempts == 0:
 		e := c.refused
 		e.TraceID = c.traceID()
+		e.Elapsed = c.elapsed()
 		return t.fail(c, 0, e)
 	case last.err != nil:
 		if c.failed != nil && c.Context.Err() != nil && errors.Is(last.err, c.Context.Err()) {
@@ -41,7 +44,7 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 			return t.fail(c, se.StatusCode, se)
 		}
 		return t.fail(c, 0, &TransportError{Method: c.method, URL: c.url(), Attempts: c.attempts,
-			TraceID: c.traceID(), Err: last.err, Stop: c.stop})
+			TraceID: c.traceID(), Err: last.err, Elapsed: c.elapsed(), Stop: c.stop})
 	}
 	resp := last.resp
 	// The caller sees its own request, and its own context, on the response.
@@ -68,6 +71,22 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 	return t.fail(c, se.StatusCode, se)
 }
 
+// elapsed is how long c has taken so far, on the Transport's clock.
+func (c *call) elapsed() time.Duration {
+	return time.Duration(c.t.cfg.clock.Now().UnixNano() - c.begun)
+}
+
+// ctxStop is why c stopped when its context ended: errDeadlinePassed,
+// which matches ErrDeadline too, when its deadline passed; else the
+// context's error.
+func (c *call) ctxStop() error {
+	err := c.Context.Err()
+	if err == context.DeadlineExceeded {
+		return errDeadlinePassed
+	}
+	return err
+}
+
 // fail records a call's final error and returns it.
 func (t *Transport) fail(c *call, status int, err error) (*http.Response, error) {
 	t.tel.failed(c, c, status, err)
@@ -92,6 +111,7 @@ func (c *call) statusError(f *failure, stop error) *StatusError {
 		TraceID:    c.traceID(),
 		RequestID:  headers.RequestID(resp.Header),
 		Attempts:   c.attempts,
+		Elapsed:    c.elapsed(),
 		Stop:       stop,
 	}
 	if f.asked {

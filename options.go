@@ -22,9 +22,26 @@ import (
 )
 
 // Option configures New and NewTransport. Options are applied in order; a
-// nil provider or logger is ignored, so the default stays in force.
+// nil provider or logger is ignored, so the default stays in force. An
+// invalid value (a negative count or duration where the field's comment
+// allows none) makes New and NewTransport panic; Validate reports it as
+// an error instead.
 type Option interface {
 	apply(*config)
+}
+
+// Validate returns the error that New and NewTransport would panic with
+// for opts, or nil when every option is valid. The error matches
+// ErrInvalidOption and names the first invalid field and what it accepts,
+// for example
+//
+//	resilient: invalid option: Retry.Max is -5; use -1 to disable retries or 0 for the default
+//
+// Call it where options come from configuration, before New, to report a
+// bad value rather than crash; options written in the code need no check,
+// since New's panic shows them in the first test or run.
+func Validate(opts ...Option) error {
+	return newConfig(opts).err
 }
 
 type optionFunc func(*config)
@@ -94,7 +111,7 @@ type Retry struct {
 //     shrinks as the queue grows: it is multiplied by Latency × baseline
 //     over the recent latency.
 //
-// HostState.RetryShare and the resilient.retry_budget.share metric show
+// HostState.RetriesPerCall and the resilient.retry_budget.share metric show
 // which holds per host. Its zero value means the defaults below.
 type RetryBudget struct {
 	// Ratio is the share of calls that retries may add while the host
@@ -237,7 +254,7 @@ type config struct {
 	hedge       *Hedging       // nil: no hedging (hedge.go)
 	rand        func() float64 // in [0, 1); tests replace it
 	clock       clock          // tests replace it
-	err         error          // first invalid option, returned by every request
+	err         error          // first invalid option: New panics with it, Validate returns it
 
 	classify     Classifier                // nil: Classify
 	prepareRetry func(*http.Request) error // WithPrepareRetry's; nil: none
@@ -271,6 +288,7 @@ func (c *config) invalid(format string, args ...any) {
 // WithRetry sets the retry policy; zero fields take DefaultRetry's values.
 func WithRetry(r Retry) Option {
 	return optionFunc(func(c *config) {
+		r := r // an Option applies the same each time (Validate, then New)
 		d := DefaultRetry
 		switch {
 		case r.Max < -1:
@@ -304,6 +322,7 @@ func WithRetry(r Retry) Option {
 // DefaultBreaker's values.
 func WithBreaker(b Breaker) Option {
 	return optionFunc(func(c *config) {
+		b := b // an Option applies the same each time (Validate, then New)
 		d := DefaultBreaker
 		switch {
 		case b.FailureRatio < 0 || b.FailureRatio > 1:
@@ -334,7 +353,7 @@ func WithBreaker(b Breaker) Option {
 // the response body, with a deadline on the call's context inside the
 // transport. When it passes, the call ends with its last outcome: a 503
 // followed by a retry that hung comes back as the 503's *StatusError, with
-// Stop matching context.DeadlineExceeded, rather than as net/http's
+// Stop matching ErrDeadline and context.DeadlineExceeded, rather than as net/http's
 // text-only "Client.Timeout exceeded". It applies to New and NewTransport
 // alike; the *http.Client that New returns has no Timeout of its own.
 // Zero, the default, means no limit beyond the request's context.

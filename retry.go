@@ -70,7 +70,7 @@ func (t *Transport) loop(c *call, r *http.Request) {
 			}
 		}
 		if !t.cfg.clock.Sleep(c.Context, d.wait) {
-			c.stop = c.Context.Err()
+			c.stop = c.ctxStop()
 			return
 		}
 		var err error
@@ -249,10 +249,11 @@ const deadlineMargin = 10 * time.Millisecond
 // idempotent one, or one the failure proves never reached the server),
 // within Retry.Max, after the server's Retry-After or RateLimit delay or
 // else a jittered backoff (Retry.Backoff's wait, when set, never shorter
-// than the server's); it stops early, with a reason, when the server asks
-// for longer than MaxServerWait (MaxWait by default), when the wait would
-// leave no time before the deadline, when the body cannot be sent again,
-// or when the host is failing. An attempt that admission refused goes again only to meet a
+// than the server's); it stops early, with a reason, when the request is
+// not safe to send again (ErrNotIdempotent), when the server asks for
+// longer than MaxServerWait (MaxWait by default), when the wait would
+// leave no time before the deadline (ErrDeadline, whoever set the wait),
+// when the body cannot be sent again, or when the host is failing. An attempt that admission refused goes again only to meet a
 // quick probe (waitForProbe).
 func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision {
 	if f.refused != nil {
@@ -262,7 +263,7 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 		return decision{}
 	}
 	if !f.idempotent && (last.err == nil || !neverSent(last.err)) {
-		return decision{}
+		return decision{stop: ErrNotIdempotent}
 	}
 	if !f.replayable {
 		return decision{stop: ErrBodyNotReplayable}
@@ -281,10 +282,9 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 		d.wait = max(d.wait, p.Backoff(f.attempts-1, last.resp, rnd)) // never shorter than the server's ask
 	}
 	if !f.deadline.IsZero() && !now.Add(d.wait+deadlineMargin).Before(f.deadline) {
+		// Even when the server asked for the wait: the deadline, not
+		// the server, stops the call.
 		d.stop = ErrDeadline
-		if last.asked {
-			d.stop = ErrRetryAfterTooLong
-		}
 		return d
 	}
 	if f.hostFailing {

@@ -230,8 +230,8 @@ func TestTelemetry_retriedCall_oneLogicalSpanOverThreeAttemptSpans(t *testing.T)
 	if l.Parent().IsValid() {
 		t.Errorf("logical span has parent %v; the caller had no span", l.Parent())
 	}
-	if l.Status().Code != codes.Error || l.Status().Description != "" {
-		t.Errorf("logical span status %+v, want Error without description (the status code says it)", l.Status())
+	if want := "500 Internal Server Error after 3 attempts in "; l.Status().Code != codes.Error || !strings.HasPrefix(l.Status().Description, want) {
+		t.Errorf("logical span status %+v, want Error, described %q...", l.Status(), want)
 	}
 	for key, want := range map[string]attribute.Value{
 		"http.request.method":       attribute.StringValue("GET"),

@@ -86,8 +86,9 @@ const DefaultMaxServerWait = time.Minute
 //   - Logger, a retryablehttp.Logger or LeveledLogger, receives
 //     resilient's log lines (see resilient.WithLogger) at their levels, a
 //     Logger with go-retryablehttp's "[DEBUG]"-style prefixes. Another
-//     type makes every request fail with resilient.ErrInvalidOption, where
-//     go-retryablehttp panics.
+//     type makes New panic with an error matching
+//     resilient.ErrInvalidOption, as resilient.New does for an invalid
+//     option, where go-retryablehttp panics at its first log line.
 //   - HTTPClient's Transport is the base transport (nil: a clone of
 //     http.DefaultTransport, as resilient.New's).
 //     Its Jar receives the cookies of every attempt's response and gives
@@ -120,8 +121,8 @@ func New(rc *retryablehttp.Client, opts ...resilient.Option) *http.Client {
 		all = append(all, resilient.WithLogger(slog.New(&retryableLog{printf: l})))
 		logger = l
 	default:
-		return &http.Client{Transport: invalid{fmt.Errorf("%w: retryablehttp.Client.Logger is a %T; it must be a retryablehttp.Logger or LeveledLogger",
-			resilient.ErrInvalidOption, rc.Logger)}}
+		panic(fmt.Errorf("%w: retryablehttp.Client.Logger is a %T; it must be a retryablehttp.Logger or LeveledLogger",
+			resilient.ErrInvalidOption, rc.Logger))
 	}
 	if rc.CheckRetry != nil || rc.ResponseLogHook != nil {
 		all = append(all, resilient.WithClassifier(checkRetry(rc.CheckRetry, rc.ResponseLogHook, logger)))
@@ -244,15 +245,4 @@ func (e *checkRetryError) Unwrap() error { return e.err }
 // sameFunc reports whether f and g are the same top-level function.
 func sameFunc(f, g retryablehttp.ErrorHandler) bool {
 	return reflect.ValueOf(f).Pointer() == reflect.ValueOf(g).Pointer()
-}
-
-// invalid is the transport of a client whose configuration cannot work:
-// every request fails with err, before anything is sent.
-type invalid struct{ err error }
-
-func (t invalid) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		r.Body.Close()
-	}
-	return nil, t.err
 }

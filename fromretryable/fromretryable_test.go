@@ -411,9 +411,9 @@ func TestNew_leveledLogger(t *testing.T) {
 	u := srv.URL + "/orders?token=REDACTED"
 	want := []string{
 		"INFO attempt 0 of GET []",
-		fmt.Sprintf(`DEBUG resilient: retrying [method GET url %s attempt 2 wait 1s reason 503 Service Unavailable trace_id ]`, u),
+		fmt.Sprintf(`DEBUG resilient: retrying [method GET url %s attempt 2 wait 1s reason 503 Service Unavailable]`, u),
 		"INFO attempt 1 of GET []",
-		fmt.Sprintf(`WARN resilient: request failed [method GET url %s status 503 attempts 2 error resilient: 503 Service Unavailable after 2 attempts: down trace_id ]`, u),
+		fmt.Sprintf(`WARN resilient: request failed [method GET url %s status 503 attempts 2 error resilient: 503 Service Unavailable after 2 attempts in 1s: down]`, u),
 	}
 	if got := l.all(); !slices.Equal(got, want) {
 		t.Errorf("logged\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -432,22 +432,21 @@ func TestNew_printfLogger(t *testing.T) {
 	if got := outcomeOf(t, resp, err); got != "200 OK" {
 		t.Fatalf("got %s, want 200 OK", got)
 	}
-	want := []string{`[DEBUG] resilient: retrying method=GET url=` + srv.URL + ` attempt=2 wait=1s reason="503 Service Unavailable" trace_id=""`}
+	want := []string{`[DEBUG] resilient: retrying method=GET url=` + srv.URL + ` attempt=2 wait=1s reason="503 Service Unavailable"`}
 	if got := l.all(); !slices.Equal(got, want) {
 		t.Errorf("logged %q, want %q", got, want)
 	}
 }
 
-// TestNew_invalidLogger: a Logger of another type fails
-// every request with resilient.ErrInvalidOption, before sending, where
-// go-retryablehttp panics.
+// TestNew_invalidLogger: a Logger of another type makes New panic with
+// resilient.ErrInvalidOption, before any request, where go-retryablehttp
+// panics at its first log line.
 func TestNew_invalidLogger(t *testing.T) {
-	srv := newServer(t, status(200, "ok"))
 	rc := quietRetryable()
 	rc.Logger = "stderr"
-	c, _ := fromRetryable(t, rc)
-	if _, err := c.Get(srv.URL); !errors.Is(err, resilient.ErrInvalidOption) || srv.hits.Load() != 0 {
-		t.Fatalf("got %v after %d requests, want resilient.ErrInvalidOption before any", err, srv.hits.Load())
+	v := recoverFrom(func() { fromretryable.New(rc) })
+	if err, ok := v.(error); !ok || !errors.Is(err, resilient.ErrInvalidOption) || !strings.Contains(err.Error(), "Logger is a string") {
+		t.Fatalf("New panicked with %v, want resilient.ErrInvalidOption naming the Logger", v)
 	}
 }
 

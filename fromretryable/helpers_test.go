@@ -121,6 +121,13 @@ func readAll(t testing.TB, resp *http.Response) string {
 	return string(b)
 }
 
+// recoverFrom returns what f panicked with, or nil.
+func recoverFrom(f func()) (v any) {
+	defer func() { v = recover() }()
+	f()
+	return nil
+}
+
 func cmpOr(s, d string) string {
 	if s == "" {
 		return d

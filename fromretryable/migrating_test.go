@@ -493,11 +493,17 @@ func differences() []migration {
 				}
 			}},
 
-		{doc: docLogs, name: "a Logger of another type: ErrInvalidOption, where go-retryablehttp panics",
-			rc: func(rc *retryablehttp.Client) { rc.Logger = "stderr" }, handle: status(200, "ok"),
-			check: func(t *testing.T, std, sw got) {
-				if std.panicked == nil || sw.panicked != nil || !is(sw.err, resilient.ErrInvalidOption) || sw.hits != 0 {
-					t.Errorf("std panicked with %v; switch %v after %d; want a panic, and ErrInvalidOption before any request", std.panicked, sw.err, sw.hits)
+		{doc: docLogs, name: "a Logger of another type: New panics with ErrInvalidOption, go-retryablehttp at its first line",
+			custom: func(t *testing.T) {
+				srv := newServer(t, status(200, "ok"))
+				rc := quick()
+				rc.Logger = "stderr"
+				m := migration{handle: status(200, "ok")}
+				std := m.run(t, srv, rc.StandardClient())
+				rc.HTTPClient.CloseIdleConnections()
+				sw := recoverFrom(func() { fromretryable.New(rc) })
+				if err, ok := sw.(error); std.panicked == nil || !ok || !is(err, resilient.ErrInvalidOption) {
+					t.Errorf("std panicked with %v in its request, switch with %v; want a panic each, the switch's at New matching ErrInvalidOption", std.panicked, sw)
 				}
 			}},
 

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// Markdown writes r as a markdown report: the settings, the verdicts of l,
-// the whole-run and outage summaries, then one table per scenario.
+// Markdown writes r as a markdown report: the settings, the verdicts of l
+// (and of IssueSickLimits for the sick-backend scenario), the whole-run
+// and outage summaries, then one table per scenario.
 func Markdown(w io.Writer, r *Result, l Limits) error {
 	b := bufio.NewWriter(w)
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
@@ -32,12 +33,14 @@ func Markdown(w io.Writer, r *Result, l Limits) error {
 		"receives ≥ 90%% of the calls started in each bucket; **lost** = calls started after healing that were refused " +
 		"locally, or failed while plain's call of the same index succeeded.\n\n")
 
-	writeVerdicts(p, Check(r, l), l)
+	writeVerdicts(p, append(Check(r, l), CheckSick(r.Sick, IssueSickLimits)...), l)
 	writeTotals(p, r)
 	writeSummary(p, r)
+	writeSickSummary(p, r)
 	for _, sc := range r.Scenarios {
 		writeScenario(p, r, sc)
 	}
+	writeSickDetail(p, r)
 	return b.Flush()
 }
 
