@@ -6,8 +6,8 @@ package resilient
 // reported to admission.
 
 import (
+	"context"
 	"net/http"
-	"strings"
 
 	"github.com/resilient-http/resilient/internal/headers"
 )
@@ -50,8 +50,8 @@ func (c *call) refuse(r *http.Request, refusal *CircuitOpenError) {
 func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) result {
 	t := c.t
 	resp, err := t.send(c, r)
-	o := c.classify(resp, err)
-	res := result{resp: resp, err: err, class: o}
+	o, stop := c.classify(r, resp, err)
+	res := result{resp: resp, err: err, class: o, stop: stop}
 	if resp != nil && (o != Success || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
 		res.retryAfter, res.asked = headers.ServerDelay(resp.Header, t.cfg.clock.Now())
 	}
@@ -87,14 +87,13 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 	if c.instrumented {
 		next = t.traced
 	}
-	next = t.cfg.hooks.transport(c, r, next) // retryablehttp hooks: the log hooks
 	var resp *http.Response
 	var err error
 	if t.ctxTimeout > 0 {
 		resp, err = t.roundTripWithTimeout(next, r)
 	} else {
 		resp, err = next.RoundTrip(r)
-		if err != nil && t.headerTimeout > 0 && strings.Contains(err.Error(), "timeout awaiting response headers") {
+		if err != nil && t.headerTimeout > 0 && headerTimedOut(r, err) {
 			err = &attemptTimeoutError{d: t.headerTimeout, cause: err}
 		}
 	}
@@ -102,4 +101,32 @@ func (t *Transport) send(c *call, r *http.Request) (*http.Response, error) {
 		err = c.scrubErr(r, err) // decorate does it below otelhttp when traced
 	}
 	return resp, err
+}
+
+// AttemptFromContext returns the number of the attempt whose request
+// carries ctx: 1 for the first, 2 for the first retry, and so on, hedges
+// counted. A base transport (see NewTransport) or a Classifier calls it
+// with its request's context, to log or tag which attempt it sees:
+//
+//	n := resilient.AttemptFromContext(req.Context())
+//
+// The number holds while the attempt is prepared (WithPrepareRetry), sent
+// and classified; a context kept after that may answer for a later
+// attempt of the same call. A context that no retry carries, the first
+// attempt's included (it may be the caller's own), gives 1. It costs a
+// context lookup.
+func AttemptFromContext(ctx context.Context) int {
+	c := callFrom(ctx)
+	if c == nil {
+		return 1
+	}
+	if c.hedge != nil {
+		if a, ok := ctx.Value(attemptKey{}).(*hedgeRunCtx); ok {
+			return a.n // an attempt of a hedged group, on its own goroutine
+		}
+	}
+	if c.preparing {
+		return c.attempts + 1 // the retry that is not sent yet
+	}
+	return max(c.attempts, 1)
 }

@@ -45,6 +45,7 @@ type call struct {
 	failed      *failure          // the latest failed response, read for the final error
 	refused     *CircuitOpenError // admission refused the latest attempt; last is the one before
 	stop        error             // why retrying stopped early, if something other than the outcome stopped it
+	preparing   bool              // WithPrepareRetry's function runs (rewind)
 	redacted    string            // cached redacted URL
 	policy      *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
 }
@@ -60,6 +61,7 @@ type result struct {
 	retryAfter time.Duration // what the server asked to wait; valid when asked
 	asked      bool
 	class      Outcome
+	stop       error // the Classifier's own error, which ends the call; nil for none
 }
 
 // failure is a failed response kept for the final error after its body was

@@ -33,9 +33,10 @@
 // returns the same error for options read from configuration.
 //
 // A program that configures a go-retryablehttp client switches with
-// [FromRetryableHTTP], which keeps its RetryMax, waits, CheckRetry,
-// Backoff, logger, hooks and inner client; docs/migrating.md says what
-// maps to what and what differs.
+// fromretryable.New (package github.com/resilient-http/resilient/fromretryable),
+// which keeps its RetryMax, waits, CheckRetry, Backoff, logger, hooks and
+// inner client; docs/migrating.md says what maps to what and what
+// differs. This package does not import go-retryablehttp.
 //
 // # What happens to a request
 //
@@ -95,10 +96,11 @@
 //   - retries up to 3 times after the first attempt ([Retry].Max; -1 turns
 //     retries off);
 //   - waits with exponential backoff and full jitter, from 100 ms and never
-//     above 5 s ([Retry].MinWait, [Retry].MaxWait). A server that asks for a
-//     longer wait than MaxWait ([ErrRetryAfterTooLong]), or than the time
-//     left before the context deadline ([ErrDeadline]: the deadline
-//     stopped it), ends the retries at once, and the error carries its
+//     above 5 s ([Retry].MinWait, [Retry].MaxWait; [Retry].Backoff replaces
+//     it). A server that asks for a longer wait than MaxWait (or
+//     [Retry].MaxServerWait, when set: [ErrRetryAfterTooLong]), or than
+//     the time left before the context deadline ([ErrDeadline]: the
+//     deadline stopped it), ends the retries at once, and the error carries its
 //     RetryAfter, so the caller knows when to come back. It never sleeps
 //     past the context deadline;
 //   - abandons an attempt that has no response headers after 10 s
@@ -205,10 +207,14 @@
 //
 // [WithClassifier] replaces [Classify] with a [Classifier] of yours, to
 // retry more (a 409 whose body says "try again", an error of your own) or
-// less. The retry decision follows it; so does the breaker, wherever it
-// disagrees with Classify. It may read the response body, bounded by the
-// error body limit, and what it read is given back to the caller and the
-// *StatusError.
+// less, or to end a call with an error of your own, which errors.Is then
+// finds in the call's error. The retry decision follows it; so does the
+// breaker, wherever it disagrees with Classify. It may read the response
+// body, bounded by the error body limit, and what it read is given back to
+// the caller and the *StatusError. [Retry].Backoff gives waits of your
+// own, and [WithPrepareRetry] changes the request of each retry (to sign
+// it again, say); [AttemptFromContext] tells a base transport, or a
+// Classifier, which attempt it sees.
 //
 // # Errors
 //

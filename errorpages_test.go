@@ -130,7 +130,7 @@ func TestStatusError_frontDoorPagesReadInWords(t *testing.T) {
 			"resilient: 522 after 4 attempts in 4ms (request 84a1b2c3d4e5f607-AMS): shop.example.com | 522: Connection timed out: Error code 522 " +
 				"Visit cloudflare.com for more information. 2026-12-06 10:23:45 UTC shop.example.com Host Error What happened? The initial connection betwee…"},
 		{"varnish-503.http", 503,
-			"resilient: 503 Backend fetch failed after 1 attempt; retrying stopped because the server asked to wait 5s, longer than Retry.MaxWait: " +
+			"resilient: 503 Backend fetch failed after 1 attempt; retrying stopped because the server asked to wait 5s, longer than the client's cap (Retry.MaxServerWait, or MaxWait): " +
 				"Guru Meditation: XID: 32770 Varnish cache server"},
 		{"fastly-503.http", 503,
 			"resilient: 503 Backend is unhealthy after 4 attempts in 4ms: Guru Mediation: Details: cache-ams21080-AMS 1765016625 3817251431 Varnish cache server"},

@@ -33,10 +33,11 @@ var (
 	ErrRetryBudgetExhausted = errors.New("resilient: retry budget exhausted")
 
 	// ErrRetryAfterTooLong is matched when the server asked the client to
-	// wait longer than Retry.MaxWait, so retrying stopped at once;
-	// StatusError.RetryAfter says how long it asked for. A wait within
-	// MaxWait that does not fit before the call's deadline matches
-	// ErrDeadline instead: the deadline, not the server, stopped the call.
+	// wait longer than Retry.MaxServerWait (Retry.MaxWait unless it is
+	// set), so retrying stopped at once; StatusError.RetryAfter says how
+	// long it asked for. A wait within that cap that does not fit before
+	// the call's deadline matches ErrDeadline instead: the deadline, not
+	// the server, stopped the call.
 	ErrRetryAfterTooLong = errors.New("resilient: server asked to wait longer than allowed")
 
 	// ErrDeadline is matched when the call's deadline (WithTimeout, or the
@@ -84,9 +85,9 @@ var (
 // error (5xx) or an exhausted 429 Too Many Requests. It holds what a person
 // needs to find out why: the server's own words, the IDs to look up in logs
 // and traces, and what the client tried. Other 4xx responses are not errors
-// and come back as plain responses. Under FromRetryableHTTP, a response of
-// any status that CheckRetry rejected with an error is a StatusError too,
-// with that error as Stop.
+// and come back as plain responses. A response of any status that the
+// client's Classifier ended the call on with an error of its own is a
+// StatusError too, with that error as Stop.
 //
 // The response body has been read (up to the client's limit), closed, and
 // its connection returned to the pool.

@@ -107,7 +107,7 @@ func TestErrorText_aDeadlineStopIsTheDeadline(t *testing.T) {
 	})
 	_, err = c.Get(long.URL)
 	if !errors.As(err, &se) || !errors.Is(err, ErrRetryAfterTooLong) || errors.Is(err, ErrDeadline) ||
-		!strings.HasSuffix(se.Error(), "; retrying stopped because the server asked to wait 2m0s, longer than Retry.MaxWait") {
+		!strings.HasSuffix(se.Error(), "; retrying stopped because the server asked to wait 2m0s, longer than the client's cap (Retry.MaxServerWait, or MaxWait)") {
 		t.Errorf("Retry-After: 120: %v; want ErrRetryAfterTooLong alone, saying what the server asked", err)
 	}
 }
@@ -250,13 +250,13 @@ func TestErrorText_stopClauses(t *testing.T) {
 		{ErrNotIdempotent, "; not retried because a PATCH without an Idempotency-Key header is not idempotent"},
 		{ErrDeadline, "; retrying stopped by the call's deadline, too close for another attempt"},
 		{errDeadlinePassed, "; the call's deadline passed"},
-		{ErrRetryAfterTooLong, "; retrying stopped because the server asked to wait longer than Retry.MaxWait"},
+		{ErrRetryAfterTooLong, "; retrying stopped because the server asked to wait longer than the client's cap (Retry.MaxServerWait, or MaxWait)"},
 		{ErrRetryBudgetExhausted, "; retrying stopped by the retry budget while the host shows signs of overload"},
 		{ErrBodyNotReplayable, "; not retried because the request body has no GetBody and is longer than WithReplayLimit"},
 		{&CircuitOpenError{State: BreakerOpen, Reason: reasonOpen}, "; retrying stopped, the host's circuit breaker opened"},
 		{&CircuitOpenError{State: BreakerClosed, Reason: reasonRamp}, "; retry refused while the host ramps up after an outage"},
 		{context.Canceled, "; canceled by the caller"},
-		{&checkRetryError{errors.New("resilient: teapot")}, "; retrying stopped, CheckRetry: teapot"},
+		{fmt.Errorf("CheckRetry: %w", errors.New("resilient: teapot")), "; retrying stopped, CheckRetry: teapot"}, // a Classifier's own error
 	} {
 		se := &StatusError{StatusCode: 503, Status: "503 Service Unavailable", Method: http.MethodPatch, Attempts: 2,
 			Elapsed: 1500 * time.Millisecond, Stop: tc.stop}

@@ -104,9 +104,9 @@ func stopClause(stop error, method string, retryAfter time.Duration) (clause str
 		return "retrying stopped by the call's deadline, too close for another attempt", false
 	case errors.Is(stop, ErrRetryAfterTooLong):
 		if retryAfter > 0 {
-			return "retrying stopped because the server asked to wait " + roundDuration(retryAfter) + ", longer than Retry.MaxWait", true
+			return "retrying stopped because the server asked to wait " + roundDuration(retryAfter) + ", longer than the client's cap (Retry.MaxServerWait, or MaxWait)", true
 		}
-		return "retrying stopped because the server asked to wait longer than Retry.MaxWait", false
+		return "retrying stopped because the server asked to wait longer than the client's cap (Retry.MaxServerWait, or MaxWait)", false
 	case errors.Is(stop, ErrRetryBudgetExhausted):
 		return "retrying stopped by the retry budget while the host shows signs of overload", false
 	case errors.Is(stop, ErrBodyNotReplayable):

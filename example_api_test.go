@@ -82,14 +82,14 @@ func ExampleWithClassifier() {
 
 	client := resilient.New(
 		resilient.WithRetry(resilient.Retry{MinWait: time.Millisecond}),
-		resilient.WithClassifier(func(resp *http.Response, err error) resilient.Outcome {
+		resilient.WithClassifier(func(_ *http.Request, resp *http.Response, err error) (resilient.Outcome, error) {
 			if err == nil && resp.StatusCode == http.StatusConflict {
 				b, _ := io.ReadAll(resp.Body) // bounded, and given back
 				if bytes.Contains(b, []byte("try again")) {
-					return resilient.Retryable
+					return resilient.Retryable, nil
 				}
 			}
-			return resilient.Classify(resp, err)
+			return resilient.Classify(resp, err), nil
 		}),
 	)
 	defer resilient.Close(client)

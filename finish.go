@@ -20,7 +20,8 @@ import (
 //   - the last attempt failed without a response: a *TransportError, or,
 //     when the call's context ended it after a failed response, a
 //     *StatusError for that response;
-//   - a final 5xx or 429: a *StatusError;
+//   - a final 5xx or 429, or any response that the Classifier ended the
+//     call on with an error of its own: a *StatusError;
 //   - anything else: the response, as the server sent it.
 //
 // c.stop, why retrying stopped early, goes into the error.
@@ -50,7 +51,7 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 	resp.Request = c.req
 	f := c.failed
 	kept := f != nil && f.resp == resp
-	if (resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests || t.cfg.passThrough) && !stoppedByCheckRetry(c.stop) { // retryablehttp hooks
+	if (resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests || t.cfg.passThrough) && last.stop == nil {
 		if kept {
 			// Read while the call decided to retry, then the retry did
 			// not happen: give back what was kept.

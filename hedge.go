@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -365,7 +364,7 @@ func (c *call) hedged(r *http.Request) {
 	}
 	if resp := res.res.resp; resp != nil {
 		// The winner's context lives until its body is closed.
-		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: res.cancel}
+		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: func() { res.cancel(nil) }}
 	} else {
 		res.cancel(nil)
 	}
@@ -407,17 +406,4 @@ func (c *call) hedgeRequest(r *http.Request) (*http.Request, func(error), bool) 
 		hr = &cp
 	}
 	return hr, done, true
-}
-
-// cancelOnClose ends a hedged winner's context when the caller closes its
-// body: the context must outlive RoundTrip while the body is read.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelCauseFunc
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel(nil)
-	return err
 }

@@ -6,13 +6,15 @@ package resilient
 // that are no one feature's own: retry, breaker, timeout, error bodies,
 // redaction, OpenTelemetry providers, logger and shared breakers. The
 // others live with their feature: WithHedging (hedge.go), WithReplayLimit
-// (replay.go), WithClassifier (classifier.go), WithOnRetry and
+// (replay.go), WithClassifier (classifier.go), WithPrepareRetry
+// (prepare.go), WithOnRetry and
 // WithOnBreakerChange (callbacks.go), withClock (clock.go).
 
 import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -56,10 +58,31 @@ type Retry struct {
 	// doubles with every retry up to MaxWait, and the wait is drawn
 	// uniformly below it ("full jitter"). 0 means 100ms.
 	MinWait time.Duration
-	// MaxWait caps every wait, including one the server asks for with
-	// Retry-After or RateLimit: a server that asks for longer ends the
-	// retries at once, and the error carries its RetryAfter. 0 means 5s.
+	// MaxWait caps every backoff wait and, unless MaxServerWait is set,
+	// the wait a server asks for with Retry-After or RateLimit: a server
+	// that asks for longer ends the retries at once, and the error carries
+	// its RetryAfter. 0 means 5s.
 	MaxWait time.Duration
+	// MaxServerWait caps the wait a server asks for with Retry-After or
+	// RateLimit, when that cap must differ from MaxWait's: a MaxWait that
+	// bounds the jitter to 400ms would otherwise end the retries of every
+	// 429 that asks for a second. The server's ask is never shortened: one
+	// longer than MaxServerWait, or than the time left before the call's
+	// deadline, ends the retries at once, and the error carries its
+	// RetryAfter. 0 means MaxWait.
+	MaxServerWait time.Duration
+	// Backoff, when not nil, gives the wait before retry n (0 for the first
+	// retry) in place of the package's Backoff(n, MinWait, MaxWait, r). resp
+	// is the response that failed, nil after a network error; its body is
+	// not Backoff's to read. r is a random number in [0, 1) for jitter,
+	// drawn by the client, so that Backoff can be a pure function. A wait
+	// the server asked for is never shortened: the wait is the longer of
+	// the two. MaxWait does not cap what Backoff returns; the call's
+	// deadline does, as for any wait: one that would end past it is not
+	// started (ErrDeadline). It is called from the call's goroutine, from
+	// many calls at once, and must be safe for concurrent use. nil means
+	// the package's Backoff.
+	Backoff func(n int, resp *http.Response, r float64) time.Duration
 	// AttemptTimeout bounds each attempt until its response headers arrive;
 	// an attempt that exceeds it is abandoned and counts as a retryable
 	// failure. It does not bound reading the body (use the context or
@@ -233,10 +256,10 @@ type config struct {
 	clock       clock          // tests replace it
 	err         error          // first invalid option: New panics with it, Validate returns it
 
-	classify  Classifier          // nil: Classify
-	onRetry   func(RetryEvent)    // nil: none
-	onBreaker func(BreakerChange) // nil: none
-	hooks     *retryHooks         // FromRetryableHTTP's (retryablehttp.go); nil: none
+	classify     Classifier                // nil: Classify
+	prepareRetry func(*http.Request) error // WithPrepareRetry's; nil: none
+	onRetry      func(RetryEvent)          // nil: none
+	onBreaker    func(BreakerChange)       // nil: none
 }
 
 func newConfig(opts []Option) *config {
@@ -270,8 +293,8 @@ func WithRetry(r Retry) Option {
 		switch {
 		case r.Max < -1:
 			c.invalid("Retry.Max is %d; use -1 to disable retries or 0 for the default", r.Max)
-		case r.MinWait < 0 || r.MaxWait < 0:
-			c.invalid("Retry.MinWait (%s) and MaxWait (%s) must not be negative", r.MinWait, r.MaxWait)
+		case r.MinWait < 0 || r.MaxWait < 0 || r.MaxServerWait < 0:
+			c.invalid("Retry.MinWait (%s), MaxWait (%s) and MaxServerWait (%s) must not be negative", r.MinWait, r.MaxWait, r.MaxServerWait)
 		case r.AttemptTimeout < -1:
 			c.invalid("Retry.AttemptTimeout is %s; use -1 to disable it", r.AttemptTimeout)
 		case r.Budget.Ratio < 0 || r.Budget.MinRetries < 0 || r.Budget.Window < 0 ||

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -284,6 +285,35 @@ func TestTransport_RoundTrip_stopsWhenRetryAfterExceedsMaxWait(t *testing.T) {
 			}
 			if time.Since(start) > 4*time.Second {
 				t.Errorf("took %s: it should stop at once, not wait", time.Since(start))
+			}
+		})
+	}
+}
+
+// TestTransport_RoundTrip_waitsForARateLimitResetGivenAsUnixTime: GitLab's
+// 429 carries RateLimit-Reset as a Unix time, GitHub's X-RateLimit-Reset
+// too; the retry waits until then, where reading it as seconds made it
+// "server asks to retry after 499078h" and ended the call.
+func TestTransport_RoundTrip_waitsForARateLimitResetGivenAsUnixTime(t *testing.T) {
+	for _, prefix := range []string{"", "X-"} {
+		t.Run(prefix+"RateLimit-Reset", func(t *testing.T) {
+			clk := newFakeClock()
+			srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+				if n == 1 {
+					w.Header().Set(prefix+"RateLimit-Remaining", "0")
+					w.Header().Set(prefix+"RateLimit-Reset", strconv.FormatInt(clk.Now().Add(3*time.Second).Unix(), 10))
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				io.WriteString(w, "ok")
+			})
+			c := newClient(t, withClock(clk), WithRetry(Retry{Budget: RetryBudget{Disabled: true}}))
+			resp, err := c.Get(srv.URL)
+			if err != nil || readAll(t, resp) != "ok" || srv.hits.Load() != 2 {
+				t.Fatalf("got %v after %d requests, want ok after 2", err, srv.hits.Load())
+			}
+			if got := clk.waits(); len(got) != 1 || got[0] != 3*time.Second {
+				t.Errorf("waits %v, want [3s]: until the reset", got)
 			}
 		})
 	}
