@@ -182,7 +182,7 @@ func TestConns_breakerStaysClosedOnOneBadConnection(t *testing.T) {
 		}
 	}))
 	r := p.drive(c, 1, 300, 0)
-	Close(c) // delivers the callbacks
+	waitFor(t, "the callbacks", func() bool { return callbacksDelivered(c.Transport.(*Transport)) })
 	if rate := float64(r.ok) / float64(r.calls); rate < 0.99 {
 		t.Errorf("%d of %d calls succeeded (%.1f%%), want at least 99%%", r.ok, r.calls, 100*rate)
 	}
