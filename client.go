@@ -8,8 +8,9 @@ package resilient
 //     retry budget, the logical span (tracing.go).
 //  2. loop (retry.go) sends every attempt, the first included: admission
 //     by the host's breaker (breaker.go), the send (attempt.go), the
-//     outcome classified and reported, then decide, the budget, the wait
-//     and the body rewound, until an attempt ends the call.
+//     outcome classified and reported, a failed attempt's connection
+//     retired (conns.go), then decide, the budget, the wait and the body
+//     rewound, until an attempt ends the call.
 //  3. finish (finish.go) shapes the outcome once: the response, or a
 //     *StatusError, *TransportError or *CircuitOpenError (errors.go).
 //

@@ -30,22 +30,27 @@ import (
 
 // owned is what the library keeps of a transport it built.
 type owned struct {
-	dial *dialer // nil when the caller set the deprecated Dial
-	h2   *h2pool // nil when HTTP/2 is not served through x/net
+	h2 *h2pool // nil when HTTP/2 is not served through x/net
 }
 
 // own makes tr the library's: its dialer becomes a dialer (conns_dial.go),
 // and HTTP/2, where net/http would use it, goes through x/net with an
-// h2pool. nd is the dialer to use when tr has none (nil: a zero
-// net.Dialer, as net/http's); r, when not nil, resolves its names.
+// h2pool. nd, when not nil, replaces tr's dialer (New's: a net.Dialer
+// with http.DefaultTransport's settings); when nil, tr's DialContext is
+// wrapped, or, when tr has none, a zero net.Dialer dials, as in net/http.
+// Only a net.Dialer of the library's dials a name's addresses one by one,
+// resolving them with r when it is not nil. A caller's deprecated Dial is
+// left alone, and so are its connections.
 func own(tr *http.Transport, nd *net.Dialer, r *net.Resolver, clk clock) *owned {
 	o := &owned{}
 	h2 := wantsHTTP2(tr) // before the dialer changes: net/http's rule looks at the caller's
 	d := &dialer{clock: clk}
 	switch {
-	case tr.DialContext != nil && nd == nil:
+	case nd == nil && tr.DialContext != nil:
 		d.next = tr.DialContext
-	case tr.Dial == nil:
+	case nd == nil && tr.Dial != nil:
+		d = nil
+	default:
 		if nd == nil {
 			nd = &net.Dialer{}
 		}
@@ -53,11 +58,9 @@ func own(tr *http.Transport, nd *net.Dialer, r *net.Resolver, clk clock) *owned 
 			nd.Resolver = r
 		}
 		d.own, d.next = nd, nd.DialContext
-	default:
-		d = nil
 	}
 	if d != nil {
-		tr.DialContext, o.dial = d.DialContext, d
+		tr.DialContext = d.DialContext
 	}
 	if h2 {
 		if t2, err := http2.ConfigureTransports(tr); err == nil && t2.ConnPool != nil {
