@@ -126,6 +126,9 @@ func (d *dialer) avoided(addr string, now time.Time) []netip.Addr {
 // avoid records that c was retired at now: the next connections to its
 // address try the name's other addresses first, for watchFor.
 func (d *dialer) avoid(c *conn, now time.Time) {
+	if d.own == nil {
+		return // the caller's dialer chooses the address
+	}
 	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
 	if err != nil {
 		return

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -405,6 +406,51 @@ func serveDNS(c net.Conn, hosts map[string][]netip.Addr) {
 		if _, err := c.Write(msg); err != nil {
 			return
 		}
+	}
+}
+
+// TestConns_ownTransport: New's transport, and WithTransport's clone,
+// dial through the library's dialer and serve HTTP/2 through x/net's pool,
+// where net/http would speak HTTP/2 over them: what retiring connections
+// exactly and gracefully needs. A caller who chose otherwise keeps it.
+func TestConns_ownTransport(t *testing.T) {
+	trust := &tls.Config{}
+	for _, tc := range []struct {
+		name       string
+		opts       []Option
+		h2, rotate bool
+	}{
+		{"New", nil, true, true},
+		{"WithTransport, ForceAttemptHTTP2", []Option{WithTransport(&http.Transport{TLSClientConfig: trust, ForceAttemptHTTP2: true})}, true, true},
+		{"WithTransport, a TLS configuration without ForceAttemptHTTP2", []Option{WithTransport(&http.Transport{TLSClientConfig: trust})}, false, true},
+		{"WithTransport, HTTP/2 turned off", []Option{WithTransport(&http.Transport{TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}})}, false, true},
+		{"WithTransport, a DialContext of the caller's", []Option{WithTransport(&http.Transport{DialContext: (&net.Dialer{}).DialContext})}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := NewTransport(nil, tc.opts...)
+			defer rt.Close()
+			if got := rt.owned.h2 != nil; got != tc.h2 {
+				t.Errorf("HTTP/2 through x/net's pool: %v, want %v", got, tc.h2)
+			}
+			tr := rt.base.(*http.Transport)
+			nc, err := tr.DialContext(context.Background(), "tcp", newBackend(t, nil, false, answer(200, "ok")).Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			c, ok := nc.(*conn)
+			if !ok {
+				t.Fatalf("the transport dialed a %T, want the library's *conn", nc)
+			}
+			if got := c.d.own != nil; got != tc.rotate {
+				t.Errorf("dials a name's addresses one by one: %v, want %v", got, tc.rotate)
+			}
+		})
+	}
+	rt := NewTransport(http.DefaultTransport, WithTransport(&http.Transport{}))
+	defer rt.Close()
+	if _, err := (&http.Client{Transport: rt}).Get("http://api.test/"); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("WithTransport with a base: %v, want ErrInvalidOption", err)
 	}
 }
 
