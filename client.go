@@ -210,6 +210,8 @@ func (t *Transport) CloseIdleConnections() {
 // when tr has no dialer of its own (DialContext and Dial nil), dials a
 // name's other addresses after one failed. MaxIdleConnsPerHost 0 becomes
 // 100; a ResponseHeaderTimeout of tr's serves as Retry.AttemptTimeout.
+// (A tr that dials with the deprecated Dial keeps its connections as
+// they are, which are then retired as over a transport of yours.)
 // HTTP/2 is spoken where net/http would speak it over tr: with
 // ForceAttemptHTTP2, or without a TLS configuration or dialer of tr's.
 // tr itself is not used: later changes to it do not apply, and its
