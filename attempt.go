@@ -28,7 +28,7 @@ func (c *call) attempt(r *http.Request) {
 	}
 	c.refused = nil
 	c.attempts++
-	c.last = c.sendAdmitted(r, done, nil)
+	c.last = c.sendAdmitted(c.watch(r), done, nil)
 }
 
 // refuse ends an attempt that admission refused: its body is closed, as
@@ -46,7 +46,9 @@ func (c *call) refuse(r *http.Request, refusal *CircuitOpenError) {
 // race all use this class), with the wait its server asked for, which is
 // reported to admission before the outcome, so that an open it causes
 // holds that long. An attempt of a hedged group that was canceled
-// because another won is reported as neither success nor failure.
+// because another won is reported as neither success nor failure. A
+// failure counted against the host retires the attempt's connection
+// (conns.go), breakers or not.
 func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) result {
 	t := c.t
 	resp, err := t.send(c, r)
@@ -55,16 +57,26 @@ func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) result {
 	if resp != nil && (o != Success || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
 		res.retryAfter, res.asked = headers.ServerDelay(resp.Header, t.cfg.clock.Now())
 	}
-	if done != nil {
-		v := verdict(c, resp, err, o)
+	var v error
+	if done != nil || o != Success {
+		v = verdict(c, resp, err, o)
 		if err != nil && rn != nil && rn.lost() {
 			v = errExcluded
 		}
+	}
+	if done != nil {
 		if v == errFailure && res.asked {
 			c.host.noteServerWait(res.retryAfter)
 		}
 		c.host.observe(v)
 		done(v)
+	}
+	if v == errFailure {
+		w := c.conns
+		if rn != nil {
+			w = rn.conns
+		}
+		c.retire(w, &res)
 	}
 	return res
 }

@@ -43,6 +43,7 @@ type call struct {
 	probeWaited time.Duration     // time waited for a probe after refusals (waitForProbe)
 	last        result            // the latest attempt's outcome
 	failed      *failure          // the latest failed response, read for the final error
+	conns       *attemptConn      // what the latest attempt learnt of its connection; nil unless its host was watching (conns.go)
 	refused     *CircuitOpenError // admission refused the latest attempt; last is the one before
 	stop        error             // why retrying stopped early, if something other than the outcome stopped it
 	preparing   bool              // WithPrepareRetry's function runs (rewind)

@@ -7,13 +7,15 @@ package resilient
 // redaction, OpenTelemetry providers, logger and shared breakers. The
 // others live with their feature: WithHedging (hedge.go), WithReplayLimit
 // (replay.go), WithClassifier (classifier.go), WithPrepareRetry
-// (prepare.go), WithOnRetry and
-// WithOnBreakerChange (callbacks.go), withClock (clock.go).
+// (prepare.go), WithOnRetry and WithOnBreakerChange (callbacks.go),
+// withClock (clock.go), WithTransport (client.go), withResolver
+// (conns_own.go).
 
 import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"time"
 
@@ -251,10 +253,12 @@ type config struct {
 	logger      *slog.Logger
 	secrets     []string
 	store       BreakerStore
-	hedge       *Hedging       // nil: no hedging (hedge.go)
-	rand        func() float64 // in [0, 1); tests replace it
-	clock       clock          // tests replace it
-	err         error          // first invalid option: New panics with it, Validate returns it
+	hedge       *Hedging        // nil: no hedging (hedge.go)
+	rand        func() float64  // in [0, 1); tests replace it
+	clock       clock           // tests replace it
+	transport   *http.Transport // WithTransport's; nil: http.DefaultTransport
+	resolver    *net.Resolver   // tests replace it (withResolver); nil: net's default
+	err         error           // first invalid option: New panics with it, Validate returns it
 
 	classify     Classifier                // nil: Classify
 	prepareRetry func(*http.Request) error // WithPrepareRetry's; nil: none

@@ -466,9 +466,12 @@ func TestDefaultClient_replacedByNew_retriesHTTPGet(t *testing.T) {
 	}
 }
 
-func TestTransport_RoundTrip_keepsConnectionsAcrossFailures(t *testing.T) {
-	// go-retryablehttp calls CloseIdleConnections after every failure; if
-	// that reached the pool, each retry would dial anew.
+func TestTransport_RoundTrip_atMostOneConnectionPerFailure(t *testing.T) {
+	// A failed attempt's connection is retired (conns.go), so that its
+	// retry may reach another backend; that costs at most one new
+	// connection per failed attempt. go-retryablehttp calls
+	// CloseIdleConnections after every failure, which empties the whole
+	// pool (TestConns_otherPoolsKept: ours is kept).
 	srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
 		if n%3 != 0 {
 			w.WriteHeader(503)
@@ -487,12 +490,12 @@ func TestTransport_RoundTrip_keepsConnectionsAcrossFailures(t *testing.T) {
 		}
 		readAll(t, resp)
 	}
-	if srv.hits.Load() != 30 || srv.dials.Load() != 1 {
-		t.Errorf("%d requests over %d connections; want 30 over 1", srv.hits.Load(), srv.dials.Load())
+	if srv.hits.Load() != 30 || srv.dials.Load() > 1+20 {
+		t.Errorf("%d requests over %d connections; want 30 over at most 21: the first, and one per failed attempt", srv.hits.Load(), srv.dials.Load())
 	}
 }
 
-func TestTransport_RoundTrip_500WithoutRetriesReusesTheConnection(t *testing.T) {
+func TestTransport_RoundTrip_500WithoutRetriesAtMostOneConnectionPerFailure(t *testing.T) {
 	srv := newServer(t, status(500, `{"error":"boom"}`))
 	c := newClient(t, WithRetry(Retry{Max: -1}), WithBreaker(Breaker{Disabled: true}))
 	for i := 0; i < 20; i++ {
@@ -500,8 +503,8 @@ func TestTransport_RoundTrip_500WithoutRetriesReusesTheConnection(t *testing.T) 
 			t.Fatalf("err = %v", err)
 		}
 	}
-	if srv.dials.Load() != 1 {
-		t.Errorf("20 failed calls opened %d connections, want 1", srv.dials.Load())
+	if srv.dials.Load() > 20 {
+		t.Errorf("20 failed calls opened %d connections, want at most one per failed call", srv.dials.Load())
 	}
 }
 
