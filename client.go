@@ -111,15 +111,15 @@ var _ http.RoundTripper = (*Transport)(nil)
 // with WithTransport and a nil base.
 func NewTransport(base http.RoundTripper, opts ...Option) *Transport {
 	cfg := newConfig(opts)
+	if base != nil && cfg.transport != nil {
+		cfg.invalid("WithTransport needs a nil base; NewTransport was given both")
+	}
 	if cfg.err != nil {
 		panic(cfg.err)
 	}
 	t := &Transport{cfg: cfg, redactor: redact.New(cfg.secrets...), events: newDispatcher(cfg)}
 	if d := cfg.retry.AttemptTimeout; d > 0 {
 		t.ctxTimeout = d
-	}
-	if base != nil && cfg.transport != nil {
-		cfg.invalid("WithTransport needs a nil base; NewTransport was given both")
 	}
 	if base == nil {
 		tr, nd := cfg.transport, (*net.Dialer)(nil)

@@ -447,11 +447,14 @@ func TestConns_ownTransport(t *testing.T) {
 			}
 		})
 	}
-	rt := NewTransport(http.DefaultTransport, WithTransport(&http.Transport{}))
-	defer rt.Close()
-	if _, err := (&http.Client{Transport: rt}).Get("http://api.test/"); !errors.Is(err, ErrInvalidOption) {
-		t.Errorf("WithTransport with a base: %v, want ErrInvalidOption", err)
-	}
+	func() {
+		defer func() {
+			if err, _ := recover().(error); !errors.Is(err, ErrInvalidOption) {
+				t.Errorf("NewTransport with a base and WithTransport panicked with %v, want ErrInvalidOption", err)
+			}
+		}()
+		NewTransport(http.DefaultTransport, WithTransport(&http.Transport{})).Close()
+	}()
 }
 
 // TestConns_retiredConnWritesNothing: a retired connection of the
