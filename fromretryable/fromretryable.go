@@ -90,7 +90,12 @@ const DefaultMaxServerWait = time.Minute
 //     resilient.ErrInvalidOption, as resilient.New does for an invalid
 //     option, where go-retryablehttp panics at its first log line.
 //   - HTTPClient's Transport is the base transport (nil: a clone of
-//     http.DefaultTransport, as resilient.New's).
+//     http.DefaultTransport, as resilient.New's). An *http.Transport
+//     (go-retryablehttp's default, from go-cleanhttp) is cloned and owned,
+//     as resilient.WithTransport does, unless a RequestLogHook or a Jar
+//     needs a wrapper around it; the clone's idle connections are its own,
+//     so rc.HTTPClient.CloseIdleConnections does not reach them:
+//     resilient.Close(client) does.
 //     Its Jar receives the cookies of every attempt's response and gives
 //     its cookies to every attempt, as go-retryablehttp's inner client
 //     does, so a cookie set by a response that is retried (a load
@@ -147,6 +152,11 @@ func New(rc *retryablehttp.Client, opts ...resilient.Option) *http.Client {
 			base = tr
 		}
 		base = &eachAttempt{next: base, request: rc.RequestLogHook, logger: logger, jar: jar}
+	} else if tr, ok := base.(*http.Transport); ok {
+		// resilient builds on a clone of it and owns the clone, so that a
+		// failed attempt's connection is retired exactly (HTTP/2
+		// included), as for resilient.New.
+		all, base = append(all, resilient.WithTransport(tr)), nil
 	}
 	client.Transport = resilient.NewTransport(base, append(all, opts...)...)
 	return client
