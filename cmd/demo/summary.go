@@ -44,7 +44,13 @@ func (s *Summary) describeRun() string {
 		return fmt.Sprintf("%s against %s", s.Scenario.Duration().Round(time.Second), s.Host)
 	}
 	ph := s.Scenario.Phases
-	return fmt.Sprintf("%d phases of %s", len(ph), ph[0].End-ph[0].Start)
+	d := fmt.Sprintf("%d phases of %s", len(ph), ph[0].End-ph[0].Start)
+	for _, p := range ph {
+		if p.End-p.Start != ph[0].End-ph[0].Start {
+			d += fmt.Sprintf(" (%s %s)", p.Name, p.End-p.Start)
+		}
+	}
+	return d
 }
 
 func (s *Summary) printTransitions(w io.Writer) {
