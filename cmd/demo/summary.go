@@ -112,7 +112,7 @@ func (s *Summary) printVerdict(w io.Writer) {
 		ph := s.Scenario.Phases[i]
 		fmt.Fprintf(w, "While the server was down (%s-%s), the plain client sent it %d requests, every one answered 500;\n",
 			ph.Start.Round(time.Second), ph.End.Round(time.Second), p.ServerRequests)
-		fmt.Fprintf(w, "the resilient client sent %d (%s): its breaker refused %d of its %d calls at once,\n",
+		fmt.Fprintf(w, "the resilient client sent %d (%s): its breaker refused %d of its %d calls without sending them,\n",
 			r.ServerRequests, fewer(r.ServerRequests, p.ServerRequests), r.Refused, r.Calls)
 		fmt.Fprintf(w, "so its median call failed in %s, against %s for the plain client's 500.\n", dur(r.P50), dur(p.P50))
 		if n, at := s.quickProbes(i); n > 0 {
