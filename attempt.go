@@ -8,6 +8,7 @@ package resilient
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/resilient-http/resilient/internal/headers"
 )
@@ -65,8 +66,17 @@ func (c *call) sendAdmitted(r *http.Request, done func(error), rn *run) result {
 		}
 	}
 	if done != nil {
-		if v == errFailure && res.asked {
-			c.host.noteServerWait(res.retryAfter)
+		if v == errFailure {
+			// What this failure asked for, 0 if nothing: an open holds
+			// for the wait of the failure that opened it, not for one an
+			// earlier failure asked (a flaky host's 503 with Retry-After
+			// would otherwise hold an outage of plain 500s "as the server
+			// asked").
+			var asked time.Duration
+			if res.asked {
+				asked = res.retryAfter
+			}
+			c.host.noteServerWait(asked)
 		}
 		c.host.observe(v)
 		done(v)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -361,5 +362,33 @@ func TestErrorText_spanAndLogOfAFailedCall(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), "s3cret") || strings.Contains(s.Status().Description, "s3cret") {
 		t.Errorf("a secret of the URL reached the span or the log: %s", e.logs.String())
+	}
+}
+
+// A refusal gives the true reason: an outage of plain 500s after a flaky
+// spell of 503s with Retry-After is held because the host is failing, not
+// "as the server asked" (the demo's down phase said so).
+func TestErrorText_aRefusalGivesTheTrueReason(t *testing.T) {
+	var code atomic.Int64
+	code.Store(503)
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		c := int(code.Load())
+		if c == 503 {
+			w.Header().Set("Retry-After", "1")
+		}
+		w.WriteHeader(c)
+	})
+	c := newClient(t, WithRetry(Retry{Max: -1}), WithBreaker(probing), withClock(newFakeClock()), withRand(half))
+	c.Get(srv.URL) // flaky: a 503 that asks for a second
+	code.Store(200)
+	c.Get(srv.URL)
+	code.Store(500) // down: plain 500s
+	for range 5 {
+		c.Get(srv.URL)
+	}
+	_, err := c.Get(srv.URL)
+	co := refusal(t, err)
+	if co.Reason != reasonOpen || !strings.Contains(err.Error(), "is failing and its circuit breaker is open; next probe in 100ms") {
+		t.Errorf("err = %v (Reason %q); want the host failing, held 100ms, not what an earlier 503 asked", err, co.Reason)
 	}
 }
