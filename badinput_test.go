@@ -47,33 +47,56 @@ func TestTransport_RoundTrip_rejectsBadInputWithClearErrors(t *testing.T) {
 	}
 }
 
-func TestNew_invalidOptionsFailEveryRequestClearly(t *testing.T) {
+// TestNew_invalidOptionsAreFoundBeforeAnyRequest: a misconfiguration is
+// found when the client is built, not by a request in production: Validate
+// returns it, and New and NewTransport panic with the same error, which
+// names the field and what it accepts.
+func TestNew_invalidOptionsAreFoundBeforeAnyRequest(t *testing.T) {
 	cases := []struct {
 		name string
 		opt  Option
 		want string
 	}{
-		{"negative Max", WithRetry(Retry{Max: -5}), "Retry.Max is -5"},
+		{"negative Max", WithRetry(Retry{Max: -5}), "resilient: invalid option: Retry.Max is -5; use -1 to disable retries or 0 for the default"},
 		{"negative wait", WithRetry(Retry{MinWait: -time.Second}), "must not be negative"},
 		{"MinWait above MaxWait", WithRetry(Retry{MinWait: time.Minute, MaxWait: time.Second}), "above MaxWait"},
 		{"ratio above 1", WithBreaker(Breaker{FailureRatio: 1.5}), "FailureRatio is 1.5"},
 		{"negative budget", WithRetry(Retry{Budget: RetryBudget{Ratio: -1}}), "Budget"},
 		{"negative timeout", WithTimeout(-time.Second), "timeout is -1s"},
 		{"negative body limit", WithErrorBodyLimit(-1), "error body limit"},
+		{"negative replay limit", WithReplayLimit(-1), "replay limit is -1"},
+		{"bad hedging", WithHedging(Hedging{Quantile: 2}), "Hedging"},
 	}
-	srv := newServer(t, status(200, "ok"))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClient(t, tc.opt)
-			_, err := c.Get(srv.URL)
+			err := Validate(tc.opt)
 			if !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("err = %v, want ErrInvalidOption saying %q", err, tc.want)
+				t.Errorf("Validate = %v, want ErrInvalidOption saying %q", err, tc.want)
+			}
+			for name, build := range map[string]func(){
+				"New":          func() { New(tc.opt) },
+				"NewTransport": func() { NewTransport(&memTransport{}, tc.opt) },
+			} {
+				got := recoverFrom(build)
+				if e, ok := got.(error); !ok || e.Error() != err.Error() || !errors.Is(e, ErrInvalidOption) {
+					t.Errorf("%s panicked with %v, want Validate's error %v", name, got, err)
+				}
 			}
 		})
 	}
-	if srv.hits.Load() != 0 {
-		t.Errorf("a misconfigured client sent %d requests", srv.hits.Load())
+	if err := Validate(WithRetry(Retry{Max: -1}), WithTimeout(time.Second), WithBreaker(Breaker{RampUp: -1}), nil); err != nil {
+		t.Errorf("Validate of valid options = %v, want nil", err)
 	}
+	if err := Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
+	}
+}
+
+// recoverFrom calls f and returns what it panicked with, or nil.
+func recoverFrom(f func()) (v any) {
+	defer func() { v = recover() }()
+	f()
+	return nil
 }
 
 func TestTransport_Close_failsLaterRequests(t *testing.T) {

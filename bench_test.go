@@ -168,3 +168,61 @@ func BenchmarkGETParallel(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkGETLoopback is a successful GET to an httptest server over
+// loopback: what New's own transport costs over a plain client's on the
+// network path, its dialer's connections and, over TLS, HTTP/2 through
+// x/net included. proto=h1 is plain HTTP/1.1; proto=h2 is HTTP/2 over
+// TLS.
+func BenchmarkGETLoopback(b *testing.B) {
+	for _, proto := range []string{"h1", "h2"} {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			io.WriteString(w, "ok")
+		}))
+		var dials atomic.Int64
+		srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				dials.Add(1)
+			}
+		}
+		if proto == "h2" {
+			srv.EnableHTTP2 = true
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		tr := func() *http.Transport {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.MaxIdleConnsPerHost = 100
+			if proto == "h2" {
+				tr.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+			}
+			return tr
+		}
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		b.Run("proto="+proto+"/client=bare", func(b *testing.B) {
+			t := tr()
+			defer t.CloseIdleConnections()
+			dials.Store(0)
+			benchDo(b, &http.Client{Transport: t}, req)
+			b.ReportMetric(float64(dials.Load())/float64(b.N), "dials/op")
+		})
+		b.Run("proto="+proto+"/client=resilient", func(b *testing.B) {
+			c := newLoopbackClient(proto, tr())
+			defer Close(c)
+			dials.Store(0)
+			benchDo(b, c, req)
+			b.ReportMetric(float64(dials.Load())/float64(b.N), "dials/op")
+		})
+		srv.Close()
+	}
+}
+
+// newLoopbackClient is New's client; over HTTP/2, on a clone of tr,
+// which trusts the server's certificate.
+func newLoopbackClient(proto string, tr *http.Transport) *http.Client {
+	if proto == "h1" {
+		return New()
+	}
+	return New(WithTransport(tr))
+}

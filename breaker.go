@@ -125,6 +125,7 @@ type breaker struct {
 	// For WithOnBreakerChange's counts (callbacks.go): gobreaker clears
 	// its counts before it reports a change.
 	tripCounts  gobreaker.Counts                 // the counts that last opened the breaker; under gobreaker's lock
+	tripped     atomic.Pointer[gobreaker.Counts] // a copy of them from the last open from closed, for Hosts
 	probeCounts atomic.Pointer[gobreaker.Counts] // half-open counts before the latest probe's report (noteProbe)
 }
 
@@ -407,6 +408,8 @@ func (h *host) changed(from, to gobreaker.State) {
 	switch to {
 	case gobreaker.StateOpen:
 		if from == gobreaker.StateClosed {
+			c := br.tripCounts
+			br.tripped.Store(&c)
 			br.openedAt.Store(n)
 			br.probes.Store(0)
 			br.fast.Store(int32(h.fastProbes()))

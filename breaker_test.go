@@ -465,7 +465,7 @@ func TestRetryBudget_limitsRetriesToAShareOfTraffic(t *testing.T) {
 				_, err := c.Get(srv.URL)
 				if errors.Is(err, ErrRetryBudgetExhausted) {
 					budgetStops.Add(1)
-					if !strings.Contains(err.Error(), "retry budget exhausted") || StatusCode(err) != 429 {
+					if !strings.Contains(err.Error(), "; retrying stopped by the retry budget while the host shows signs of overload") || StatusCode(err) != 429 {
 						t.Errorf("Error() = %q: want the last 429 and the reason", err)
 					}
 				}

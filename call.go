@@ -29,7 +29,7 @@ type call struct {
 	method       string
 	host         *host
 	replay       *replayer // sends a body without GetBody again; nil for others
-	begun        int64     // the call's start in Unix nanoseconds, for the host's latency (budget)
+	begun        int64     // the call's start in Unix nanoseconds: the host's latency (budget), the error's Elapsed
 	idempotent   bool
 	replayable   bool
 	instrumented bool
@@ -43,8 +43,10 @@ type call struct {
 	probeWaited time.Duration     // time waited for a probe after refusals (waitForProbe)
 	last        result            // the latest attempt's outcome
 	failed      *failure          // the latest failed response, read for the final error
+	conns       *attemptConn      // what the latest attempt learnt of its connection; nil unless its host was watching (conns.go)
 	refused     *CircuitOpenError // admission refused the latest attempt; last is the one before
 	stop        error             // why retrying stopped early, if something other than the outcome stopped it
+	preparing   bool              // WithPrepareRetry's function runs (rewind)
 	redacted    string            // cached redacted URL
 	policy      *callPolicy       // the retry policy of the call's Policy; nil: the client's (see retryPolicy)
 }
@@ -60,6 +62,7 @@ type result struct {
 	retryAfter time.Duration // what the server asked to wait; valid when asked
 	asked      bool
 	class      Outcome
+	stop       error // the Classifier's own error, which ends the call; nil for none
 }
 
 // failure is a failed response kept for the final error after its body was
@@ -87,6 +90,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		t:          t,
 		req:        req,
 		method:     req.Method,
+		begun:      now.UnixNano(),
 		host:       t.hosts.find(req.URL, now),
 		idempotent: IsIdempotent(req),
 		// A body without GetBody goes again only through replay
@@ -104,7 +108,6 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 	}
 	c.hedge = t.hedgeFor(c)
 	if c.host.budget != nil {
-		c.begun = now.UnixNano()
 		c.host.budget.Call(c.begun, rand.Uint32())
 	}
 	if t.tel.instrumented(c.Context) {

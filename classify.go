@@ -201,10 +201,11 @@ func IsIdempotent(req *http.Request) bool {
 
 // neverSent reports whether err proves that the server never processed
 // the request: the connection could not be made, or the server refused or
-// dropped it unprocessed (see unprocessed), so even a POST may be retried.
+// dropped it unprocessed (see unprocessed), or a retired connection
+// refused to write it (conns_dial.go), so even a POST may be retried.
 func neverSent(err error) bool {
 	return walk(err, func(e error) bool {
 		op, ok := e.(*net.OpError)
-		return ok && op.Op == "dial" || e == ErrCircuitOpen || unprocessed(e)
+		return ok && op.Op == "dial" || e == ErrCircuitOpen || e == errConnRetired || unprocessed(e)
 	})
 }

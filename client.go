@@ -8,8 +8,9 @@ package resilient
 //     retry budget, the logical span (tracing.go).
 //  2. loop (retry.go) sends every attempt, the first included: admission
 //     by the host's breaker (breaker.go), the send (attempt.go), the
-//     outcome classified and reported, then decide, the budget, the wait
-//     and the body rewound, until an attempt ends the call.
+//     outcome classified and reported, a failed attempt's connection
+//     retired (conns.go), then decide, the budget, the wait and the body
+//     rewound, until an attempt ends the call.
 //  3. finish (finish.go) shapes the outcome once: the response, or a
 //     *StatusError, *TransportError or *CircuitOpenError (errors.go).
 //
@@ -18,6 +19,7 @@ package resilient
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,13 @@ import (
 // Its Do returns, inside the usual *url.Error, a *StatusError for a final
 // 5xx or 429 response, a *TransportError when the last attempt got no
 // response, or a *CircuitOpenError when the host's breaker refused the call.
+//
+// New panics, with an error matching ErrInvalidOption that names the field,
+// when an option is invalid (Retry{Max: -5}, a negative WithTimeout): a
+// misconfiguration is found when the program starts, not by its first
+// request in production, as net/http's ServeMux panics on an invalid
+// pattern. A program that builds options from configuration checks them
+// first with Validate, which returns that error.
 func New(opts ...Option) *http.Client {
 	return &http.Client{Transport: NewTransport(nil, opts...)}
 }
@@ -52,7 +61,8 @@ type Transport struct {
 	cfg      *config
 	base     http.RoundTripper // the network
 	traced   http.RoundTripper // otelhttp around decorate around base
-	ownBase  bool              // base is our clone of http.DefaultTransport
+	ownBase  bool              // base is our clone of http.DefaultTransport, or of WithTransport's
+	owned    *owned            // what owning base adds (conns_own.go); nil over a caller's transport
 	hosts    *registry
 	tel      *telemetry
 	redactor *redact.Redactor
@@ -69,27 +79,65 @@ type Transport struct {
 var _ http.RoundTripper = (*Transport)(nil)
 
 // NewTransport returns a Transport that sends requests through base with
-// the resilience of New. A nil base means a clone of http.DefaultTransport
-// with MaxIdleConnsPerHost raised to 100 (retries and concurrent calls to
-// one host would otherwise churn connections) and ResponseHeaderTimeout set
-// to Retry.AttemptTimeout, which then costs nothing per request. With a
-// base of yours, Retry.AttemptTimeout is enforced by canceling each
+// the resilience of New.
+//
+// A nil base means a transport that the Transport builds and owns: a
+// clone of http.DefaultTransport (or of WithTransport's) with
+// MaxIdleConnsPerHost raised to 100 (retries and concurrent calls to one
+// host would otherwise churn connections) and ResponseHeaderTimeout set
+// to Retry.AttemptTimeout, which then costs nothing per request. Owning
+// it, the Transport dials its connections and serves HTTP/2 through
+// golang.org/x/net/http2, so that a connection whose attempt failed is
+// retired exactly: an HTTP/1 one writes no other request and is closed
+// once the failed response's body is read; an HTTP/2 one takes no new
+// request, and closes once its streams in flight have finished; the
+// connection that replaces it tries the name's other addresses first.
+// See the package doc, "A connection is part of the host's health".
+//
+// With a base of yours, Retry.AttemptTimeout is enforced by canceling each
 // attempt's context after it (timeout.go), unless base is an
 // *http.Transport whose ResponseHeaderTimeout is set, which then serves as
-// the attempt timeout. WithTimeout bounds each call here too.
+// the attempt timeout. WithTimeout bounds each call here too. It panics on
+// an invalid option, as New does. Over a base
+// of yours, a failed attempt's HTTP/1 connection (which net/http's
+// httptrace reports for any *http.Transport, wrapped or not) is closed
+// once its body is read; but nothing stops base from handing it to
+// another request in the microseconds between the end of that body and
+// the close (net/http sends that request again itself when it may), a
+// failing HTTP/2 connection cannot be retired without resetting the other
+// streams on it, so it is left as it is, and the dialer is base's, so a
+// name's addresses are dialed in base's order. To have all of it with a
+// TLS configuration, proxy or limits of yours, pass your *http.Transport
+// with WithTransport and a nil base.
 func NewTransport(base http.RoundTripper, opts ...Option) *Transport {
 	cfg := newConfig(opts)
+	if base != nil && cfg.transport != nil {
+		cfg.invalid("WithTransport needs a nil base; NewTransport was given both")
+	}
+	if cfg.err != nil {
+		panic(cfg.err)
+	}
 	t := &Transport{cfg: cfg, redactor: redact.New(cfg.secrets...), events: newDispatcher(cfg)}
 	if d := cfg.retry.AttemptTimeout; d > 0 {
 		t.ctxTimeout = d
 	}
 	if base == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 100
-		if t.ctxTimeout > 0 {
+		tr, nd := cfg.transport, (*net.Dialer)(nil)
+		if tr == nil {
+			tr = http.DefaultTransport.(*http.Transport)
+			nd = &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second} // DefaultTransport's
+		}
+		tr = tr.Clone()
+		if tr.MaxIdleConnsPerHost == 0 {
+			tr.MaxIdleConnsPerHost = 100
+		}
+		if t.ctxTimeout > 0 && tr.ResponseHeaderTimeout > 0 {
+			t.headerTimeout, t.ctxTimeout = tr.ResponseHeaderTimeout, 0 // WithTransport's own
+		} else if t.ctxTimeout > 0 {
 			tr.ResponseHeaderTimeout = t.ctxTimeout
 			t.headerTimeout, t.ctxTimeout = t.ctxTimeout, 0
 		}
+		t.owned = own(tr, nd, cfg.resolver, cfg.clock)
 		base, t.ownBase = tr, true
 	} else if tr, ok := base.(*http.Transport); ok && tr.ResponseHeaderTimeout > 0 && t.ctxTimeout > 0 {
 		// The caller's transport already bounds the wait for headers: use
@@ -141,8 +189,6 @@ func (t *Transport) validate(req *http.Request) error {
 	switch {
 	case t.closed.Load():
 		return ErrClosed
-	case t.cfg.err != nil:
-		return t.cfg.err
 	case req == nil:
 		return fmt.Errorf("%w: request is nil", ErrInvalidRequest)
 	case req.URL == nil:
@@ -160,6 +206,32 @@ func (t *Transport) CloseIdleConnections() {
 	if ci, ok := t.base.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
+	if t.owned != nil && t.owned.h2 != nil {
+		t.owned.h2.closeIdle()
+	}
+}
+
+// WithTransport makes New, and NewTransport with a nil base, build on a
+// clone of tr instead of http.DefaultTransport: the client keeps tr's TLS
+// configuration, proxy, dialer, timeouts and limits, and the Transport
+// owns the clone as it owns New's default (see NewTransport): it retires
+// a failed attempt's connection exactly, HTTP/2 ones gracefully, and,
+// when tr has no dialer of its own (DialContext and Dial nil), dials a
+// name's other addresses after one failed. MaxIdleConnsPerHost 0 becomes
+// 100; a ResponseHeaderTimeout of tr's serves as Retry.AttemptTimeout.
+// (A tr that dials with the deprecated Dial keeps its connections as
+// they are, which are then retired as over a transport of yours.)
+// HTTP/2 is spoken where net/http would speak it over tr: with
+// ForceAttemptHTTP2, or without a TLS configuration or dialer of tr's.
+// tr itself is not used: later changes to it do not apply, and its
+// CloseIdleConnections does not reach the clone (the Transport's, and
+// Close, do). A nil tr is ignored.
+func WithTransport(tr *http.Transport) Option {
+	return optionFunc(func(c *config) {
+		if tr != nil {
+			c.transport = tr
+		}
+	})
 }
 
 // Close stops sharing breaker state, closes idle connections and makes

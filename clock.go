@@ -13,6 +13,8 @@ package resilient
 import (
 	"context"
 	"time"
+
+	"github.com/resilient-http/resilient/internal/testhook"
 )
 
 // clock is the Transport's source of time.
@@ -31,8 +33,9 @@ type clock interface {
 }
 
 // stopper stops a timer, and reports whether it did so before the timer
-// fired; *time.Timer is one.
-type stopper interface{ Stop() bool }
+// fired; *time.Timer is one. An alias, so that a clock of another package
+// (internal/testhook's) can return one.
+type stopper = interface{ Stop() bool }
 
 // realClock is the wall clock.
 type realClock struct{}
@@ -63,4 +66,10 @@ func (realClock) AfterFunc(d time.Duration, f func()) stopper { return time.Afte
 // withClock replaces the clock; for tests.
 func withClock(c clock) Option {
 	return optionFunc(func(cfg *config) { cfg.clock = c })
+}
+
+// The tests of the module's other packages get withClock through
+// internal/testhook.
+func init() {
+	testhook.WithClock = func(c *testhook.Clock) any { return withClock(c) }
 }

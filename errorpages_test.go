@@ -112,43 +112,45 @@ func TestStatusError_frontDoorPagesReadInWords(t *testing.T) {
 		want string // the whole message
 	}{
 		{"nginx-502.http", 502,
-			"resilient: 502 Bad Gateway after 4 attempts (request abc-123): nginx/1.25.3"},
+			"resilient: 502 Bad Gateway after 4 attempts in 4ms (request abc-123): nginx/1.25.3"},
 		{"apache-502.http", 502,
-			"resilient: 502 Proxy Error after 4 attempts: The proxy server received an invalid response from an upstream server. " +
+			"resilient: 502 Proxy Error after 4 attempts in 4ms: The proxy server received an invalid response from an upstream server. " +
 				"The proxy server could not handle the request Reason: Error reading from remote server Apache/2.4.57 (Debian) Server at shop.exam…"},
 		{"haproxy-503.http", 503,
-			"resilient: 503 Service Unavailable after 4 attempts: No server is available to handle this request."},
+			"resilient: 503 Service Unavailable after 4 attempts in 4ms: No server is available to handle this request."},
 		{"envoy-503.http", 503,
-			"resilient: 503 Service Unavailable after 4 attempts (request 5d0f2d1a-8c8e-4b4e-9f1a-2f1c3a7b9e01): " +
+			"resilient: 503 Service Unavailable after 4 attempts in 4ms (request 5d0f2d1a-8c8e-4b4e-9f1a-2f1c3a7b9e01): " +
 				"upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: delayed connect error: 111"},
 		{"aws-alb-502.http", 502,
-			"resilient: 502 Bad Gateway after 4 attempts"},
+			"resilient: 502 Bad Gateway after 4 attempts in 4ms"},
 		{"google-frontend-502.http", 502,
-			"resilient: 502 Bad Gateway after 4 attempts: Error 502 (Server Error)!!1: 502. That’s an error. " +
+			"resilient: 502 Bad Gateway after 4 attempts in 4ms: Error 502 (Server Error)!!1: 502. That’s an error. " +
 				"The server encountered a temporary error and could not complete your request. Please try again in 30 seconds. That’s all we know."},
 		{"cloudflare-522.http", 522,
-			"resilient: 522 after 4 attempts (request 84a1b2c3d4e5f607-AMS): shop.example.com | 522: Connection timed out: Error code 522 " +
+			"resilient: 522 after 4 attempts in 4ms (request 84a1b2c3d4e5f607-AMS): shop.example.com | 522: Connection timed out: Error code 522 " +
 				"Visit cloudflare.com for more information. 2026-12-06 10:23:45 UTC shop.example.com Host Error What happened? The initial connection betwee…"},
 		{"varnish-503.http", 503,
-			"resilient: 503 Backend fetch failed after 1 attempt, server asked to wait too long, server asks to retry after 5s: " +
+			"resilient: 503 Backend fetch failed after 1 attempt; retrying stopped because the server asked to wait 5s, longer than the client's cap (Retry.MaxServerWait, or MaxWait): " +
 				"Guru Meditation: XID: 32770 Varnish cache server"},
 		{"fastly-503.http", 503,
-			"resilient: 503 Backend is unhealthy after 4 attempts: Guru Mediation: Details: cache-ams21080-AMS 1765016625 3817251431 Varnish cache server"},
+			"resilient: 503 Backend is unhealthy after 4 attempts in 4ms: Guru Mediation: Details: cache-ams21080-AMS 1765016625 3817251431 Varnish cache server"},
 		{"traefik-502.http", 502,
-			"resilient: 502 Bad Gateway after 4 attempts: Bad Gateway"},
+			"resilient: 502 Bad Gateway after 4 attempts in 4ms: Bad Gateway"},
 		{"caddy-502.http", 502,
-			"resilient: 502 Bad Gateway after 4 attempts"},
+			"resilient: 502 Bad Gateway after 4 attempts in 4ms"},
 		{"iis-502.http", 502,
-			"resilient: 502 Bad Gateway after 4 attempts: 502 - Web server received an invalid response while acting as a gateway or proxy server. " +
+			"resilient: 502 Bad Gateway after 4 attempts in 4ms: 502 - Web server received an invalid response while acting as a gateway or proxy server. " +
 				"Server Error There is a problem with the page you are looking for, and it cannot be displayed. When the Web ser…"},
 		{"go-522.http", 522,
-			"resilient: 522 after 4 attempts: origin did not answer in time"},
+			"resilient: 522 after 4 attempts in 4ms: origin did not answer in time"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.TrimSuffix(tc.file, ".http"), func(t *testing.T) {
 			p := serveFixture(t, tc.file)
 			var logs bytes.Buffer
-			c := newClient(t, WithRetry(fast), WithBreaker(Breaker{Disabled: true}),
+			// The virtual clock makes the time the call took (the waits
+			// alone) exact: 0.5ms + 1ms + 2ms.
+			c := newClient(t, WithRetry(fast), WithBreaker(Breaker{Disabled: true}), withClock(newFakeClock()), withRand(half),
 				WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			_, err := c.Get(p.URL)
 			var se *StatusError
@@ -197,7 +199,7 @@ func TestStatusError_frontDoorPagesReadInWords(t *testing.T) {
 }
 
 // statusWords returns the status in a message: "522" from "resilient: 522
-// after 4 attempts...".
+// after 4 attempts in 4ms...".
 func statusWords(msg string) string {
 	s := strings.TrimPrefix(msg, "resilient: ")
 	s, _, _ = strings.Cut(s, " after ")

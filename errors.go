@@ -3,9 +3,11 @@ package resilient
 // This file holds the errors a request returns: the sentinels, the
 // *StatusError, *TransportError and *CircuitOpenError types with their
 // messages, and the accessors over an error tree (StatusCode, Attempts,
-// TraceID, RequestID, RetryAfter, IsRetryable).
+// TraceID, RequestID, RetryAfter, IsRetryable). The words the messages
+// are made of are in errtext.go.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,13 +33,29 @@ var (
 	ErrRetryBudgetExhausted = errors.New("resilient: retry budget exhausted")
 
 	// ErrRetryAfterTooLong is matched when the server asked the client to
-	// wait longer than Retry.MaxWait or than the time left before the
-	// context deadline; StatusError.RetryAfter says how long it asked for.
+	// wait longer than Retry.MaxServerWait (Retry.MaxWait unless it is
+	// set), so retrying stopped at once; StatusError.RetryAfter says how
+	// long it asked for. A wait within that cap that does not fit before
+	// the call's deadline matches ErrDeadline instead: the deadline, not
+	// the server, stopped the call.
 	ErrRetryAfterTooLong = errors.New("resilient: server asked to wait longer than allowed")
 
-	// ErrDeadline is matched when the next backoff would have crossed the
-	// context deadline, so retrying stopped early with the last outcome.
+	// ErrDeadline is matched when the call's deadline (WithTimeout, or the
+	// deadline of the request's context) cut its retries short: the next
+	// wait, a backoff or what the server asked for, would have crossed it,
+	// or it passed during an attempt or a wait. The error still carries the
+	// last outcome. When the deadline passed during an attempt or a wait,
+	// the error also matches context.DeadlineExceeded.
 	ErrDeadline = errors.New("resilient: no time left for another attempt before the deadline")
+
+	// ErrNotIdempotent is matched when a retryable failure was not retried
+	// because the request is not safe to send twice: its method is not
+	// idempotent (POST, PATCH, or any method RFC 9110 does not call
+	// idempotent), it carries no Idempotency-Key header (nor
+	// Policy.Idempotent), and the failure does not prove that the server
+	// never processed it. Send an Idempotency-Key header that the server
+	// honours to have such a request retried.
+	ErrNotIdempotent = errors.New("resilient: not retried because the request is not idempotent and has no Idempotency-Key header")
 
 	// ErrBodyNotReplayable is matched when a retry was not made because
 	// the request body, which has no GetBody and is not an io.Seeker, was
@@ -56,9 +74,10 @@ var (
 	// sent: nil, without a URL or host, or with an unsupported scheme.
 	ErrInvalidRequest = errors.New("resilient: invalid request")
 
-	// ErrInvalidOption is matched by the error every request returns when
-	// the client was built with an invalid option value, and by the error
-	// of a call whose Policy (ContextWithPolicy) is invalid.
+	// ErrInvalidOption is matched by the error of Validate for an invalid
+	// option value, by the value New and NewTransport panic with for one,
+	// and by the error of a call whose Policy (ContextWithPolicy) is
+	// invalid.
 	ErrInvalidOption = errors.New("resilient: invalid option")
 )
 
@@ -66,9 +85,9 @@ var (
 // error (5xx) or an exhausted 429 Too Many Requests. It holds what a person
 // needs to find out why: the server's own words, the IDs to look up in logs
 // and traces, and what the client tried. Other 4xx responses are not errors
-// and come back as plain responses. Under FromRetryableHTTP, a response of
-// any status that CheckRetry rejected with an error is a StatusError too,
-// with that error as Stop.
+// and come back as plain responses. A response of any status that the
+// client's Classifier ended the call on with an error of its own is a
+// StatusError too, with that error as Stop.
 //
 // The response body has been read (up to the client's limit), closed, and
 // its connection returned to the pool.
@@ -85,13 +104,18 @@ type StatusError struct {
 	RequestID  string        // request ID from the response headers (X-Request-Id, Cf-Ray, ...), or ""
 	Attempts   int           // attempts sent to the server, the first included
 	RetryAfter time.Duration // how long the server asked to wait (Retry-After, RateLimit), or 0
+	// Elapsed is how long the call took, from RoundTrip to this error:
+	// every attempt and every wait, on the Transport's clock.
+	Elapsed time.Duration
 
 	// Stop says why retrying stopped before Retry.Max was reached, when
-	// something other than the outcome itself stopped it: a context error,
-	// ErrRetryBudgetExhausted, ErrRetryAfterTooLong, ErrDeadline,
-	// ErrBodyNotReplayable or a *CircuitOpenError. It is nil when retries
-	// ran out or the status was not retryable. Unwrap returns it.
-	// TransportError.Stop means the same.
+	// something other than the outcome itself stopped it:
+	// ErrNotIdempotent, ErrDeadline (which a deadline that passed during
+	// an attempt or a wait also matches as context.DeadlineExceeded),
+	// ErrRetryAfterTooLong, ErrRetryBudgetExhausted,
+	// ErrBodyNotReplayable, a *CircuitOpenError or context.Canceled. It
+	// is nil when retries ran out or the status was not retryable.
+	// Unwrap returns it. TransportError.Stop means the same.
 	Stop error
 }
 
@@ -99,25 +123,29 @@ type StatusError struct {
 const maxExcerpt = 200
 
 // Error returns one line, meant to read well alone and inside the *url.Error
-// that *http.Client wraps around it, for example
+// that *http.Client wraps around it: the status, the attempts and how long
+// they took, why retrying stopped when it stopped early, what the server
+// asked, the trace and request IDs, and the server's words. For example
 //
-//	resilient: 503 Service Unavailable after 3 attempts (trace 4bf92f3577b34da6a3ce929d0e0e4736, request 7f3a9c): db pool exhausted
-func (e *StatusError) Error() string {
+//	resilient: 503 Service Unavailable after 4 attempts in 2.31s (trace 4bf92f3577b34da6a3ce929d0e0e4736, request 7f3a9c): db pool exhausted
+//	resilient: 503 Service Unavailable after 1 attempt in 12ms; not retried because a POST without an Idempotency-Key header is not idempotent: db pool exhausted
+func (e *StatusError) Error() string { return e.text(true) }
+
+// text is the message; full adds the IDs and the server's words, which a
+// span's status description leaves to the span's attributes.
+func (e *StatusError) text(full bool) string {
 	var b strings.Builder
-	b.WriteString("resilient: ")
+	b.WriteString(prefix)
 	status := body.StatusLine(e.Status, e.StatusCode, maxStatus)
 	if status != "" {
 		b.WriteString(status)
 	} else {
 		b.WriteString(strconv.Itoa(e.StatusCode))
 	}
-	writeAttempts(&b, e.Attempts)
-	if e.Stop != nil {
-		b.WriteString(", ")
-		b.WriteString(stopReason(e.Stop))
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, ", server asks to retry after %s", e.RetryAfter.Round(time.Second))
+	writeAttempts(&b, e.Attempts, e.Elapsed)
+	writeStop(&b, e.Stop, e.Method, e.RetryAfter)
+	if !full {
+		return b.String()
 	}
 	writeIDs(&b, e.TraceID, e.RequestID)
 	if s := e.excerpt(status); s != "" {
@@ -155,32 +183,46 @@ func (e *StatusError) Unwrap() error { return e.Stop }
 // response was malformed. Err is that last cause, so errors.Is(err,
 // syscall.ECONNREFUSED) and net.Error checks keep working.
 type TransportError struct {
-	Method   string // request method
-	URL      string // request URL with credentials and secret query values redacted
-	Attempts int    // attempts made, the first included
-	TraceID  string // W3C trace ID of the request's trace, or ""
-	Err      error  // the last attempt's error
+	Method   string        // request method
+	URL      string        // request URL with credentials and secret query values redacted
+	Attempts int           // attempts made, the first included
+	TraceID  string        // W3C trace ID of the request's trace, or ""
+	Err      error         // the last attempt's error
+	Elapsed  time.Duration // how long the call took, as StatusError.Elapsed
 
 	// Stop says why retrying stopped early, as StatusError.Stop does; nil
 	// when retries ran out or the failure was not retryable.
 	Stop error
 }
 
-// Error returns one line such as
+// Error returns one line: what happened to the last attempt, in words, the
+// attempts and how long they took, why retrying stopped when it stopped
+// early, the trace ID, and the cause as Go reported it. For example
 //
-//	resilient: request failed after 3 attempts (trace 4bf9…): dial tcp 127.0.0.1:1: connect: connection refused
-func (e *TransportError) Error() string {
+//	resilient: connection refused, after 4 attempts in 305ms (trace 4bf9…): dial tcp 127.0.0.1:1: connect: connection refused
+//	resilient: connection closed by the server before any response, after 4 attempts in 12ms: EOF
+//	resilient: no response headers within the attempt timeout of 10s, after 4 attempts in 40.5s
+func (e *TransportError) Error() string { return e.text(true) }
+
+// text is the message; full adds the trace ID.
+func (e *TransportError) text(full bool) string {
 	var b strings.Builder
-	b.WriteString("resilient: request failed")
-	writeAttempts(&b, e.Attempts)
-	if e.Stop != nil && !errors.Is(e.Err, e.Stop) {
-		b.WriteString(", ")
-		b.WriteString(stopReason(e.Stop))
+	b.WriteString(prefix)
+	words, cause := failureWords(e.Err)
+	b.WriteString(words)
+	if e.Attempts > 0 {
+		b.WriteByte(',')
+		writeAttempts(&b, e.Attempts, e.Elapsed)
 	}
-	writeIDs(&b, e.TraceID, "")
-	if e.Err != nil {
+	if e.Stop != nil && !saysStop(e.Err, e.Stop) {
+		writeStop(&b, e.Stop, e.Method, 0)
+	}
+	if full {
+		writeIDs(&b, e.TraceID, "")
+	}
+	if cause != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(cause)
 	}
 	return b.String()
 }
@@ -222,25 +264,45 @@ type CircuitOpenError struct {
 	Admitted float64
 	Remote   bool   // the breaker was opened by another instance (shared store)
 	TraceID  string // W3C trace ID of the request's trace, or ""
+	// Elapsed is how long the call took until it was refused, as
+	// StatusError.Elapsed: next to nothing, unless it waited for the
+	// breaker's quick probes first. Zero in a Stop.
+	Elapsed time.Duration
 
 	at time.Time // when the call was refused, so that Error does not change with time
 }
 
-// Error says which host is refused, why, and when to come back, as seen
-// when the call was refused.
-func (e *CircuitOpenError) Error() string {
+// Error says that the call was refused without being sent, which host is
+// refused and why, and when to come back, as seen when the call was
+// refused. For example
+//
+//	resilient: refused without sending: http://10.0.0.7:8080 is failing and its circuit breaker is open; next probe in 250ms
+//	resilient: refused without sending: http://10.0.0.7:8080 is recovering from an outage, admitting 50% of calls while traffic ramps up; all admitted in 120ms
+func (e *CircuitOpenError) Error() string { return e.text(true) }
+
+// text is the message; full adds the trace ID.
+func (e *CircuitOpenError) text(full bool) string {
 	var b strings.Builder
-	b.WriteString("resilient: circuit breaker for ")
-	b.WriteString(e.Host)
-	b.WriteString(" is ")
-	b.WriteString(e.State.String())
-	if e.Reason != "" {
-		b.WriteString(" (")
-		b.WriteString(e.Reason)
-		b.WriteString(")")
+	b.WriteString(prefix)
+	b.WriteString("refused without sending")
+	if e.Elapsed >= time.Millisecond {
+		b.WriteString(" after ")
+		b.WriteString(roundDuration(e.Elapsed))
 	}
-	if e.Admitted > 0 {
-		fmt.Fprintf(&b, ", admitting %.0f%% of calls", 100*e.Admitted)
+	b.WriteString(": ")
+	switch {
+	case e.Reason == reasonRamp:
+		fmt.Fprintf(&b, "%s is recovering from an outage, admitting %.0f%% of calls while traffic ramps up", e.Host, 100*e.Admitted)
+	case e.State == BreakerHalfOpen:
+		fmt.Fprintf(&b, "the circuit breaker for %s is probing whether the host has recovered", e.Host)
+	case e.Reason == reasonServer:
+		fmt.Fprintf(&b, "%s asked to wait and its circuit breaker holds calls until then", e.Host)
+	case e.Reason == reasonRemote:
+		fmt.Fprintf(&b, "%s is failing for another instance, which opened the shared circuit breaker", e.Host)
+	case e.Reason == reasonOpen || e.Reason == "" && e.State == BreakerOpen:
+		fmt.Fprintf(&b, "%s is failing and its circuit breaker is open", e.Host)
+	default:
+		fmt.Fprintf(&b, "the circuit breaker for %s refused the call, %s", e.Host, cmp.Or(e.Reason, "its state "+e.State.String()))
 	}
 	at := e.at
 	if at.IsZero() {
@@ -250,29 +312,22 @@ func (e *CircuitOpenError) Error() string {
 	case e.Until.IsZero():
 		b.WriteString("; retry shortly")
 	case e.Admitted > 0:
-		fmt.Fprintf(&b, "; all admitted in %s", d.Round(time.Millisecond))
+		b.WriteString("; all admitted in ")
+		b.WriteString(roundDuration(d))
 	case d > 0:
-		fmt.Fprintf(&b, "; next probe in %s", d.Round(time.Millisecond))
+		b.WriteString("; next probe in ")
+		b.WriteString(roundDuration(d))
 	default:
 		b.WriteString("; next probe now")
 	}
-	writeIDs(&b, e.TraceID, "")
+	if full {
+		writeIDs(&b, e.TraceID, "")
+	}
 	return b.String()
 }
 
 // Is reports whether target is ErrCircuitOpen.
 func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
-
-func writeAttempts(b *strings.Builder, n int) {
-	switch {
-	case n == 1:
-		b.WriteString(" after 1 attempt")
-	case n > 1:
-		b.WriteString(" after ")
-		b.WriteString(strconv.Itoa(n))
-		b.WriteString(" attempts")
-	}
-}
 
 func writeIDs(b *strings.Builder, traceID, requestID string) {
 	switch {
@@ -290,29 +345,6 @@ func writeIDs(b *strings.Builder, traceID, requestID string) {
 		b.WriteString(" (request ")
 		b.WriteString(requestID)
 		b.WriteString(")")
-	}
-}
-
-// stopReason names why retrying stopped, in a few words.
-func stopReason(err error) string {
-	var co *CircuitOpenError
-	switch {
-	case errors.As(err, &co):
-		return "circuit breaker opened"
-	case errors.Is(err, ErrRetryBudgetExhausted):
-		return "retry budget exhausted"
-	case errors.Is(err, ErrRetryAfterTooLong):
-		return "server asked to wait too long"
-	case errors.Is(err, ErrDeadline):
-		return "no time left before the deadline"
-	case errors.Is(err, ErrBodyNotReplayable):
-		return "request body too long to send again"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "deadline exceeded"
-	default:
-		return err.Error()
 	}
 }
 
@@ -389,7 +421,9 @@ func RetryAfter(err error) time.Duration {
 // succeed: true for a retryable status, a network failure, an attempt
 // timeout, an open circuit or an exhausted retry budget; false for nil, a
 // permanent status, a certificate error, an invalid request or a canceled
-// context.
+// context. It judges the failure, not the request: a POST that failed
+// with a 503 is retryable here, and was not retried because it may have
+// been processed, which errors.Is(err, ErrNotIdempotent) says.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false

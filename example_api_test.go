@@ -82,14 +82,14 @@ func ExampleWithClassifier() {
 
 	client := resilient.New(
 		resilient.WithRetry(resilient.Retry{MinWait: time.Millisecond}),
-		resilient.WithClassifier(func(resp *http.Response, err error) resilient.Outcome {
+		resilient.WithClassifier(func(_ *http.Request, resp *http.Response, err error) (resilient.Outcome, error) {
 			if err == nil && resp.StatusCode == http.StatusConflict {
 				b, _ := io.ReadAll(resp.Body) // bounded, and given back
 				if bytes.Contains(b, []byte("try again")) {
-					return resilient.Retryable
+					return resilient.Retryable, nil
 				}
 			}
-			return resilient.Classify(resp, err)
+			return resilient.Classify(resp, err), nil
 		}),
 	)
 	defer resilient.Close(client)
@@ -228,4 +228,41 @@ func ExampleRequestID() {
 	_, err := client.Get(srv.URL)
 	fmt.Println(resilient.StatusCode(err), "request", resilient.RequestID(err))
 	// Output: 501 request 7f3a9c
+}
+
+// Validate checks options read from configuration before New, which
+// panics on an invalid one: the mistake is reported when the program
+// starts, not by its first request.
+func ExampleValidate() {
+	maxRetries := -5 // from a config file, say
+	opts := []resilient.Option{resilient.WithRetry(resilient.Retry{Max: maxRetries})}
+	if err := resilient.Validate(opts...); err != nil {
+		fmt.Println(errors.Is(err, resilient.ErrInvalidOption))
+		fmt.Println(err)
+		return
+	}
+	client := resilient.New(opts...)
+	defer resilient.Close(client)
+	// Output:
+	// true
+	// resilient: invalid option: Retry.Max is -5; use -1 to disable retries or 0 for the default
+}
+
+// A POST without an Idempotency-Key is sent once: its error says so, and
+// ErrNotIdempotent lets a program tell that from retries that ran out.
+func ExampleErrNotIdempotent() {
+	srv, hits := failing(http.StatusServiceUnavailable, "busy")
+	defer srv.Close()
+	client := resilient.New()
+	defer resilient.Close(client)
+
+	_, err := client.Post(srv.URL+"/orders", "application/json", strings.NewReader(`{"id":42}`))
+	var se *resilient.StatusError
+	if errors.As(err, &se) && errors.Is(err, resilient.ErrNotIdempotent) {
+		fmt.Println(se.StatusCode, "after", se.Attempts, "attempt; server saw", hits.Load())
+		fmt.Println(strings.Contains(se.Error(), "not retried because a POST without an Idempotency-Key header is not idempotent"))
+	}
+	// Output:
+	// 503 after 1 attempt; server saw 1
+	// true
 }

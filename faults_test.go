@@ -277,18 +277,40 @@ func faultOutcome(err error) string {
 		return "ok"
 	case errors.As(err, &se):
 		if se.Stop != nil {
-			return fmt.Sprintf("StatusError(%d; %s)", se.StatusCode, stopReason(se.Stop))
+			return fmt.Sprintf("StatusError(%d; %s)", se.StatusCode, stopLabel(se.Stop))
 		}
 		return fmt.Sprintf("StatusError(%d)", se.StatusCode)
 	case errors.As(err, &te):
 		if te.Stop != nil && !errors.Is(te.Err, te.Stop) {
-			return "TransportError(" + faultCause(te.Err) + "; " + stopReason(te.Stop) + ")"
+			return "TransportError(" + faultCause(te.Err) + "; " + stopLabel(te.Stop) + ")"
 		}
 		return "TransportError(" + faultCause(te.Err) + ")"
 	case errors.As(err, &ce):
 		return "CircuitOpenError"
 	}
 	return "UNTYPED: " + err.Error()
+}
+
+// stopLabel names why retrying stopped, in a few words, for the table.
+func stopLabel(err error) string {
+	var co *CircuitOpenError
+	switch {
+	case errors.As(err, &co):
+		return "circuit breaker opened"
+	case errors.Is(err, ErrNotIdempotent):
+		return "not idempotent"
+	case errors.Is(err, ErrRetryBudgetExhausted):
+		return "retry budget exhausted"
+	case errors.Is(err, ErrRetryAfterTooLong):
+		return "server asked to wait too long"
+	case errors.Is(err, ErrDeadline):
+		return "deadline"
+	case errors.Is(err, ErrBodyNotReplayable):
+		return "request body too long to send again"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return err.Error()
 }
 
 // faultCause names a transport failure in a word or two.

@@ -5,8 +5,10 @@ package resilient
 // *CircuitOpenError), and statusError builds the *StatusError.
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/resilient-http/resilient/internal/body"
 	"github.com/resilient-http/resilient/internal/headers"
@@ -18,19 +20,21 @@ import (
 //   - the last attempt failed without a response: a *TransportError, or,
 //     when the call's context ended it after a failed response, a
 //     *StatusError for that response;
-//   - a final 5xx or 429: a *StatusError;
+//   - a final 5xx or 429, or any response that the Classifier ended the
+//     call on with an error of its own: a *StatusError;
 //   - anything else: the response, as the server sent it.
 //
 // c.stop, why retrying stopped early, goes into the error.
 func (t *Transport) finish(c *call) (*http.Response, error) {
 	last := c.last
 	if c.stop == nil && c.Context.Err() != nil && (last.err != nil || c.failed != nil) {
-		c.stop = c.Context.Err()
+		c.stop = c.ctxStop()
 	}
 	switch {
 	case c.attempts == 0:
 		e := c.refused
 		e.TraceID = c.traceID()
+		e.Elapsed = c.elapsed()
 		return t.fail(c, 0, e)
 	case last.err != nil:
 		if c.failed != nil && c.Context.Err() != nil && errors.Is(last.err, c.Context.Err()) {
@@ -40,14 +44,14 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 			return t.fail(c, se.StatusCode, se)
 		}
 		return t.fail(c, 0, &TransportError{Method: c.method, URL: c.url(), Attempts: c.attempts,
-			TraceID: c.traceID(), Err: last.err, Stop: c.stop})
+			TraceID: c.traceID(), Err: last.err, Elapsed: c.elapsed(), Stop: c.stop})
 	}
 	resp := last.resp
 	// The caller sees its own request, and its own context, on the response.
 	resp.Request = c.req
 	f := c.failed
 	kept := f != nil && f.resp == resp
-	if (resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests || t.cfg.passThrough) && !stoppedByCheckRetry(c.stop) { // retryablehttp hooks
+	if (resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests || t.cfg.passThrough) && last.stop == nil {
 		if kept {
 			// Read while the call decided to retry, then the retry did
 			// not happen: give back what was kept.
@@ -65,6 +69,22 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 	}
 	se := c.statusError(f, c.stop)
 	return t.fail(c, se.StatusCode, se)
+}
+
+// elapsed is how long c has taken so far, on the Transport's clock.
+func (c *call) elapsed() time.Duration {
+	return time.Duration(c.t.cfg.clock.Now().UnixNano() - c.begun)
+}
+
+// ctxStop is why c stopped when its context ended: errDeadlinePassed,
+// which matches ErrDeadline too, when its deadline passed; else the
+// context's error.
+func (c *call) ctxStop() error {
+	err := c.Context.Err()
+	if err == context.DeadlineExceeded {
+		return errDeadlinePassed
+	}
+	return err
 }
 
 // fail records a call's final error and returns it.
@@ -91,6 +111,7 @@ func (c *call) statusError(f *failure, stop error) *StatusError {
 		TraceID:    c.traceID(),
 		RequestID:  headers.RequestID(resp.Header),
 		Attempts:   c.attempts,
+		Elapsed:    c.elapsed(),
 		Stop:       stop,
 	}
 	if f.asked {

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -201,7 +200,8 @@ type run struct {
 	hedge  bool
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	res    result // its outcome (sendAdmitted)
+	res    result       // its outcome (sendAdmitted)
+	conns  *attemptConn // what it learnt of its connection; nil unless its host was watching (conns.go)
 }
 
 // lost reports whether the group canceled r because another attempt won.
@@ -279,7 +279,7 @@ func (c *call) hedged(r *http.Request) {
 	if !ok {
 		// No hedge can go yet: one attempt, timed for the estimate.
 		c.attempts++
-		c.last = c.sendAdmitted(r, done, nil)
+		c.last = c.sendAdmitted(c.watch(r), done, nil)
 		if c.last.class != Retryable {
 			est.Observe(clk.Now().Sub(start))
 		}
@@ -294,9 +294,13 @@ func (c *call) hedged(r *http.Request) {
 		ctx, cancel := context.WithCancelCause(r.Context())
 		rn := &run{n: c.attempts, hedge: hedge, ctx: ctx, cancel: cancel}
 		runs = append(runs, rn)
+		var actx context.Context = &hedgeRunCtx{Context: ctx, n: rn.n, hedge: hedge}
+		if h.watching() {
+			actx, rn.conns = watchConn(actx) // conns.go
+		}
 		// A deep copy: a losing attempt may still run after RoundTrip
 		// returned, when the caller may change its request again.
-		ar := r.Clone(&hedgeRunCtx{Context: ctx, n: rn.n, hedge: hedge})
+		ar := r.Clone(actx)
 		go func() {
 			rn.res = c.sendAdmitted(ar, done, rn)
 			g.finished(rn)
@@ -365,7 +369,7 @@ func (c *call) hedged(r *http.Request) {
 	}
 	if resp := res.res.resp; resp != nil {
 		// The winner's context lives until its body is closed.
-		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: res.cancel}
+		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: func() { res.cancel(nil) }}
 	} else {
 		res.cancel(nil)
 	}
@@ -407,17 +411,4 @@ func (c *call) hedgeRequest(r *http.Request) (*http.Request, func(error), bool) 
 		hr = &cp
 	}
 	return hr, done, true
-}
-
-// cancelOnClose ends a hedged winner's context when the caller closes its
-// body: the context must outlive RoundTrip while the body is read.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelCauseFunc
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel(nil)
-	return err
 }

@@ -494,10 +494,12 @@ func testHedgeSpans(t *testing.T, callersTransport bool) {
 
 func TestWithHedging_rejectsBadInput(t *testing.T) {
 	for _, h := range []Hedging{{Quantile: 1}, {Quantile: -0.5}, {Delay: -1}, {MaxAttempts: -2}} {
-		c := newClient(t, WithHedging(h))
-		_, err := c.Get("http://127.0.0.1:1/")
+		err := Validate(WithHedging(h))
 		if !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), "Hedging") {
 			t.Errorf("%+v: got %v, want ErrInvalidOption naming Hedging", h, err)
+		}
+		if v := recoverFrom(func() { New(WithHedging(h)) }); v == nil {
+			t.Errorf("%+v: New did not panic", h)
 		}
 	}
 }

@@ -66,6 +66,27 @@ func failThen(fails int64, code int) func(int64, http.ResponseWriter, *http.Requ
 	}
 }
 
+// dropConn closes the connection without an answer.
+func dropConn(w http.ResponseWriter) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// retryAfterThen answers the first request with code and Retry-After:
+// after, then 200 "ok".
+func retryAfterThen(code int, after string) func(int64, http.ResponseWriter, *http.Request) {
+	return func(n int64, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.Header().Set("Retry-After", after)
+			w.WriteHeader(code)
+			return
+		}
+		io.WriteString(w, "ok")
+	}
+}
+
 // hang answers nothing until the client gives up on the request.
 func hang(_ int64, _ http.ResponseWriter, r *http.Request) {
 	<-r.Context().Done()

@@ -284,7 +284,7 @@ func TestHostile_retryAfter(t *testing.T) {
 				t.Errorf("Attempts = %d, RetryAfter = %s; want 1, %s", se.Attempts, se.RetryAfter, tc.wantAfter)
 			}
 			assertCleanLine(t, err.Error(), 600)
-			if !strings.Contains(err.Error(), "server asks to retry after") {
+			if !strings.Contains(err.Error(), "; retrying stopped because the server asked to wait "+roundDuration(se.RetryAfter)+", longer than the client's cap (Retry.MaxServerWait, or MaxWait)") {
 				t.Errorf("Error() = %q, want it to say when to come back", shortErr(err))
 			}
 		})

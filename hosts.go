@@ -36,6 +36,7 @@ type host struct {
 	budget  *budget.Budget // nil when the budget is disabled or retries are off
 	latency hostLatency
 	shared  sharing
+	conns   hostConns // its connections' health (conns.go)
 }
 
 // newHost builds the state of host k.

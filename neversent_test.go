@@ -836,8 +836,8 @@ func TestNeverSent_http1ClosedAfterReading(t *testing.T) {
 				t.Errorf("Attempts = %d, applied %d times, %d retries; want %d, %d, %d",
 					te.Attempts, applied, log.n.Load(), attempts, applications, attempts-1)
 			}
-			if !strings.Contains(err.Error(), "EOF") {
-				t.Errorf("err = %q, want it to say EOF", err)
+			if !strings.Contains(err.Error(), "connection closed by the server before any response") || !strings.HasSuffix(err.Error(), ": EOF") {
+				t.Errorf("err = %q, want it to say in words that the server closed the connection, then EOF", err)
 			}
 		})
 	}

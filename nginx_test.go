@@ -82,7 +82,7 @@ func TestNginx_upstreamDown_retriedThenBreakerOpens_readsInWords_recovers(t *tes
 		t.Fatalf("err = %v, want a 502 after 4 attempts", err)
 	}
 	seen(5)
-	words := regexp.MustCompile(`^resilient: 502 Bad Gateway after 4 attempts: nginx/[0-9.]+$`)
+	words := regexp.MustCompile(`^resilient: 502 Bad Gateway after 4 attempts in [0-9.]+[µm]?s: nginx/[0-9.]+$`)
 	if !words.MatchString(se.Error()) || strings.Contains(err.Error(), "<") {
 		t.Errorf("Error() = %q, want %v: nginx's page in words", se.Error(), words)
 	}
@@ -96,7 +96,7 @@ func TestNginx_upstreamDown_retriedThenBreakerOpens_readsInWords_recovers(t *tes
 	if !errors.As(err, &se) || se.Attempts != 2 || !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("err = %v, want a 502 after 2 attempts, stopped by the breaker", err)
 	}
-	stopped := regexp.MustCompile(`^resilient: 502 Bad Gateway after 2 attempts, circuit breaker opened: nginx/[0-9.]+$`)
+	stopped := regexp.MustCompile(`^resilient: 502 Bad Gateway after 2 attempts in [0-9.]+[µm]?s; retrying stopped, the host's circuit breaker opened: nginx/[0-9.]+$`)
 	if !stopped.MatchString(se.Error()) {
 		t.Errorf("Error() = %q, want %v", se.Error(), stopped)
 	}

@@ -6,13 +6,17 @@ package resilient
 // that are no one feature's own: retry, breaker, timeout, error bodies,
 // redaction, OpenTelemetry providers, logger and shared breakers. The
 // others live with their feature: WithHedging (hedge.go), WithReplayLimit
-// (replay.go), WithClassifier (classifier.go), WithOnRetry and
-// WithOnBreakerChange (callbacks.go), withClock (clock.go).
+// (replay.go), WithClassifier (classifier.go), WithPrepareRetry
+// (prepare.go), WithOnRetry and WithOnBreakerChange (callbacks.go),
+// withClock (clock.go), WithTransport (client.go), withResolver
+// (conns_own.go).
 
 import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -20,9 +24,26 @@ import (
 )
 
 // Option configures New and NewTransport. Options are applied in order; a
-// nil provider or logger is ignored, so the default stays in force.
+// nil provider or logger is ignored, so the default stays in force. An
+// invalid value (a negative count or duration where the field's comment
+// allows none) makes New and NewTransport panic; Validate reports it as
+// an error instead.
 type Option interface {
 	apply(*config)
+}
+
+// Validate returns the error that New and NewTransport would panic with
+// for opts, or nil when every option is valid. The error matches
+// ErrInvalidOption and names the first invalid field and what it accepts,
+// for example
+//
+//	resilient: invalid option: Retry.Max is -5; use -1 to disable retries or 0 for the default
+//
+// Call it where options come from configuration, before New, to report a
+// bad value rather than crash; options written in the code need no check,
+// since New's panic shows them in the first test or run.
+func Validate(opts ...Option) error {
+	return newConfig(opts).err
 }
 
 type optionFunc func(*config)
@@ -39,10 +60,31 @@ type Retry struct {
 	// doubles with every retry up to MaxWait, and the wait is drawn
 	// uniformly below it ("full jitter"). 0 means 100ms.
 	MinWait time.Duration
-	// MaxWait caps every wait, including one the server asks for with
-	// Retry-After or RateLimit: a server that asks for longer ends the
-	// retries at once, and the error carries its RetryAfter. 0 means 5s.
+	// MaxWait caps every backoff wait and, unless MaxServerWait is set,
+	// the wait a server asks for with Retry-After or RateLimit: a server
+	// that asks for longer ends the retries at once, and the error carries
+	// its RetryAfter. 0 means 5s.
 	MaxWait time.Duration
+	// MaxServerWait caps the wait a server asks for with Retry-After or
+	// RateLimit, when that cap must differ from MaxWait's: a MaxWait that
+	// bounds the jitter to 400ms would otherwise end the retries of every
+	// 429 that asks for a second. The server's ask is never shortened: one
+	// longer than MaxServerWait, or than the time left before the call's
+	// deadline, ends the retries at once, and the error carries its
+	// RetryAfter. 0 means MaxWait.
+	MaxServerWait time.Duration
+	// Backoff, when not nil, gives the wait before retry n (0 for the first
+	// retry) in place of the package's Backoff(n, MinWait, MaxWait, r). resp
+	// is the response that failed, nil after a network error; its body is
+	// not Backoff's to read. r is a random number in [0, 1) for jitter,
+	// drawn by the client, so that Backoff can be a pure function. A wait
+	// the server asked for is never shortened: the wait is the longer of
+	// the two. MaxWait does not cap what Backoff returns; the call's
+	// deadline does, as for any wait: one that would end past it is not
+	// started (ErrDeadline). It is called from the call's goroutine, from
+	// many calls at once, and must be safe for concurrent use. nil means
+	// the package's Backoff.
+	Backoff func(n int, resp *http.Response, r float64) time.Duration
 	// AttemptTimeout bounds each attempt until its response headers arrive;
 	// an attempt that exceeds it is abandoned and counts as a retryable
 	// failure. It does not bound reading the body (use the context or
@@ -71,7 +113,7 @@ type Retry struct {
 //     shrinks as the queue grows: it is multiplied by Latency × baseline
 //     over the recent latency.
 //
-// HostState.RetryShare and the resilient.retry_budget.share metric show
+// HostState.RetriesPerCall and the resilient.retry_budget.share metric show
 // which holds per host. Its zero value means the defaults below.
 type RetryBudget struct {
 	// Ratio is the share of calls that retries may add while the host
@@ -211,15 +253,17 @@ type config struct {
 	logger      *slog.Logger
 	secrets     []string
 	store       BreakerStore
-	hedge       *Hedging       // nil: no hedging (hedge.go)
-	rand        func() float64 // in [0, 1); tests replace it
-	clock       clock          // tests replace it
-	err         error          // first invalid option, returned by every request
+	hedge       *Hedging        // nil: no hedging (hedge.go)
+	rand        func() float64  // in [0, 1); tests replace it
+	clock       clock           // tests replace it
+	transport   *http.Transport // WithTransport's; nil: http.DefaultTransport
+	resolver    *net.Resolver   // tests replace it (withResolver); nil: net's default
+	err         error           // first invalid option: New panics with it, Validate returns it
 
-	classify  Classifier          // nil: Classify
-	onRetry   func(RetryEvent)    // nil: none
-	onBreaker func(BreakerChange) // nil: none
-	hooks     *retryHooks         // FromRetryableHTTP's (retryablehttp.go); nil: none
+	classify     Classifier                // nil: Classify
+	prepareRetry func(*http.Request) error // WithPrepareRetry's; nil: none
+	onRetry      func(RetryEvent)          // nil: none
+	onBreaker    func(BreakerChange)       // nil: none
 }
 
 func newConfig(opts []Option) *config {
@@ -248,12 +292,13 @@ func (c *config) invalid(format string, args ...any) {
 // WithRetry sets the retry policy; zero fields take DefaultRetry's values.
 func WithRetry(r Retry) Option {
 	return optionFunc(func(c *config) {
+		r := r // an Option applies the same each time (Validate, then New)
 		d := DefaultRetry
 		switch {
 		case r.Max < -1:
 			c.invalid("Retry.Max is %d; use -1 to disable retries or 0 for the default", r.Max)
-		case r.MinWait < 0 || r.MaxWait < 0:
-			c.invalid("Retry.MinWait (%s) and MaxWait (%s) must not be negative", r.MinWait, r.MaxWait)
+		case r.MinWait < 0 || r.MaxWait < 0 || r.MaxServerWait < 0:
+			c.invalid("Retry.MinWait (%s), MaxWait (%s) and MaxServerWait (%s) must not be negative", r.MinWait, r.MaxWait, r.MaxServerWait)
 		case r.AttemptTimeout < -1:
 			c.invalid("Retry.AttemptTimeout is %s; use -1 to disable it", r.AttemptTimeout)
 		case r.Budget.Ratio < 0 || r.Budget.MinRetries < 0 || r.Budget.Window < 0 ||
@@ -281,6 +326,7 @@ func WithRetry(r Retry) Option {
 // DefaultBreaker's values.
 func WithBreaker(b Breaker) Option {
 	return optionFunc(func(c *config) {
+		b := b // an Option applies the same each time (Validate, then New)
 		d := DefaultBreaker
 		switch {
 		case b.FailureRatio < 0 || b.FailureRatio > 1:
@@ -311,7 +357,7 @@ func WithBreaker(b Breaker) Option {
 // the response body, with a deadline on the call's context inside the
 // transport. When it passes, the call ends with its last outcome: a 503
 // followed by a retry that hung comes back as the 503's *StatusError, with
-// Stop matching context.DeadlineExceeded, rather than as net/http's
+// Stop matching ErrDeadline and context.DeadlineExceeded, rather than as net/http's
 // text-only "Client.Timeout exceeded". It applies to New and NewTransport
 // alike; the *http.Client that New returns has no Timeout of its own.
 // Zero, the default, means no limit beyond the request's context.

@@ -15,9 +15,9 @@ import (
 // context carries it (see ContextWithPolicy), without a second client.
 // Its zero value changes nothing; each field says what it overrides.
 type Policy struct {
-	// Retry, when not nil, replaces the client's Retry.Max, MinWait and
-	// MaxWait for the call: a zero field keeps the client's value, and Max
-	// -1 turns retries off. AttemptTimeout and Budget stay the client's;
+	// Retry, when not nil, replaces the client's Retry.Max, MinWait,
+	// MaxWait, MaxServerWait and Backoff for the call: a zero (nil) field
+	// keeps the client's value, and Max -1 turns retries off. AttemptTimeout and Budget stay the client's;
 	// setting them here makes the call fail with ErrInvalidOption. A
 	// call that raises Max on a client built with retries off (Max -1) has
 	// no retry budget to spend, so its retries are limited by Max alone.
@@ -85,8 +85,8 @@ func (c *call) applyPolicy(p *Policy) {
 		switch {
 		case o.Max < -1:
 			cp.bad = fmt.Errorf("%w: Policy.Retry.Max is %d; use -1 (or NoRetry) to disable retries, or 0 for the client's", ErrInvalidOption, o.Max)
-		case o.MinWait < 0 || o.MaxWait < 0:
-			cp.bad = fmt.Errorf("%w: Policy.Retry.MinWait (%s) and MaxWait (%s) must not be negative", ErrInvalidOption, o.MinWait, o.MaxWait)
+		case o.MinWait < 0 || o.MaxWait < 0 || o.MaxServerWait < 0:
+			cp.bad = fmt.Errorf("%w: Policy.Retry.MinWait (%s), MaxWait (%s) and MaxServerWait (%s) must not be negative", ErrInvalidOption, o.MinWait, o.MaxWait, o.MaxServerWait)
 		case o.AttemptTimeout != 0 || o.Budget != (RetryBudget{}):
 			cp.bad = fmt.Errorf("%w: Policy.Retry sets AttemptTimeout or Budget, which are the client's (WithRetry); a call can bound its time with its context's deadline", ErrInvalidOption)
 		}
@@ -98,6 +98,12 @@ func (c *call) applyPolicy(p *Policy) {
 		}
 		if o.MaxWait != 0 {
 			r.MaxWait = o.MaxWait
+		}
+		if o.MaxServerWait != 0 {
+			r.MaxServerWait = o.MaxServerWait
+		}
+		if o.Backoff != nil {
+			r.Backoff = o.Backoff
 		}
 		if cp.bad == nil && r.MinWait > r.MaxWait {
 			cp.bad = fmt.Errorf("%w: Policy.Retry.MinWait (%s) is above MaxWait (%s)", ErrInvalidOption, r.MinWait, r.MaxWait)

@@ -198,7 +198,9 @@ func BenchmarkPolicy(b *testing.B) {
 		{"none", bg, nil},
 		{"NoRetry", ContextWithPolicy(bg, Policy{NoRetry: true}), nil},
 		{"SkipBreaker", ContextWithPolicy(bg, Policy{SkipBreaker: true}), nil},
-		{"classifier", bg, []Option{WithClassifier(Classify)}},
+		{"classifier", bg, []Option{WithClassifier(func(_ *http.Request, resp *http.Response, err error) (Outcome, error) {
+			return Classify(resp, err), nil
+		})}},
 	} {
 		b.Run("policy="+tc.name, func(b *testing.B) {
 			t := NewTransport(&memTransport{}, tc.opts...)

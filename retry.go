@@ -25,7 +25,8 @@ import (
 //  3. spend one retry from the host's budget;
 //  4. keep the failed response for the final error;
 //  5. wait, on the Transport's clock, ending with the call's context;
-//  6. rewind the body for the next attempt.
+//  6. rewind the body for the next attempt, and prepare a retry
+//     (WithPrepareRetry).
 //
 // The outcome is left in c for finish (finish.go).
 func (t *Transport) loop(c *call, r *http.Request) {
@@ -33,10 +34,11 @@ func (t *Transport) loop(c *call, r *http.Request) {
 		c.attempt(r)
 		var o Outcome
 		if c.refused == nil {
-			o = t.cfg.hooks.outcome(c, c.last.class) // retryablehttp hooks: CheckRetry
-			if o != Retryable || c.Context.Err() != nil {
+			o = c.last.class
+			if o != Retryable || c.last.stop != nil || c.Context.Err() != nil {
 				// Most calls end here, and need neither the deadline
 				// nor a random draw.
+				c.stop = c.last.stop // a Classifier's own error, if it gave one
 				c.answered(o)
 				return
 			}
@@ -68,15 +70,12 @@ func (t *Transport) loop(c *call, r *http.Request) {
 			}
 		}
 		if !t.cfg.clock.Sleep(c.Context, d.wait) {
-			c.stop = c.Context.Err()
+			c.stop = c.ctxStop()
 			return
 		}
 		var err error
 		if r, err = c.rewind(r); err != nil {
 			c.last = result{err: err}
-			return
-		}
-		if !t.cfg.hooks.prepareRetry(c, &r) { // retryablehttp hooks: PrepareRetry
 			return
 		}
 	}
@@ -94,7 +93,6 @@ func (c *call) facts(o Outcome) facts {
 		deadline:    dl,
 		refused:     c.refused,
 		probeWaited: c.probeWaited,
-		hooks:       c.t.cfg.hooks, // retryablehttp hooks: Backoff
 	}
 	if !c.skipBreaker {
 		f.hostFailing = c.host.failing()
@@ -130,28 +128,46 @@ func (c *call) stopped(d decision, now time.Time) {
 	}
 }
 
-// rewind returns the request of c's next attempt: a fresh shallow copy of
-// r (the transport may still be closing r's body), with the body sent
-// again from GetBody or the replay copy.
+// rewind returns the request of c's next attempt: a fresh copy of r (the
+// transport may still be closing r's body) whose context is the call, so
+// that AttemptFromContext finds the attempt's number, with the body sent
+// again from GetBody or the replay copy, and, before a retry,
+// WithPrepareRetry's changes.
 func (c *call) rewind(r *http.Request) (*http.Request, error) {
-	next := *r
-	if b := c.req.Body; b == nil || b == http.NoBody {
-		return &next, nil
+	prepare := c.t.cfg.prepareRetry
+	if c.attempts == 0 {
+		prepare = nil // nothing was sent yet: not a retry
 	}
-	if c.replay != nil {
-		b, err := c.replay.rewind(c)
+	var next *http.Request
+	if prepare != nil {
+		next = r.Clone(c) // a header of its own, for prepare to change
+	} else {
+		next = r.WithContext(c)
+	}
+	if b := c.req.Body; b != nil && b != http.NoBody {
+		var err error
+		if c.replay != nil {
+			b, err = c.replay.rewind(c)
+		} else if b, err = c.req.GetBody(); err != nil {
+			err = fmt.Errorf("resilient: cannot send the request body again, GetBody failed: %w", err)
+		}
 		if err != nil {
 			return nil, err
 		}
 		next.Body = b
-		return &next, nil
 	}
-	b, err := c.req.GetBody()
-	if err != nil {
-		return nil, fmt.Errorf("resilient: cannot send the request body again, GetBody failed: %w", err)
+	if prepare != nil {
+		c.preparing = true
+		err := prepare(next)
+		c.preparing = false
+		if err != nil {
+			if next.Body != nil {
+				next.Body.Close()
+			}
+			return nil, &prepareRetryError{err}
+		}
 	}
-	next.Body = b
-	return &next, nil
+	return next, nil
 }
 
 // Backoff returns the wait before retry number n (0 for the first retry):
@@ -169,6 +185,15 @@ func Backoff(n int, minWait, maxWait time.Duration, r float64) time.Duration {
 	return time.Duration(r * ceiling)
 }
 
+// serverWaitCap is the longest wait a server may ask for: MaxServerWait,
+// or MaxWait when it is not set.
+func (p *Retry) serverWaitCap() time.Duration {
+	if p.MaxServerWait > 0 {
+		return p.MaxServerWait
+	}
+	return p.MaxWait
+}
+
 // facts is what the retry decision needs to know of a call besides its
 // latest outcome.
 type facts struct {
@@ -184,8 +209,6 @@ type facts struct {
 	probeWaited   time.Duration // time waited for a probe so far
 	probing       bool          // the breaker sends a degraded host's quick probes (probingDegraded)
 	probeInterval time.Duration // Breaker.ProbeInterval
-
-	hooks *retryHooks // retryablehttp hooks
 }
 
 // decision is what decide concludes: go again after wait, or stop. stop
@@ -225,10 +248,12 @@ const deadlineMargin = 10 * time.Millisecond
 // retries a retryable outcome of a request that may be sent again (an
 // idempotent one, or one the failure proves never reached the server),
 // within Retry.Max, after the server's Retry-After or RateLimit delay or
-// else a jittered backoff; it stops early, with a reason, when the server
-// asks for longer than MaxWait, when the wait would leave no time before
-// the deadline, when the body cannot be sent again, or when the host is
-// failing. An attempt that admission refused goes again only to meet a
+// else a jittered backoff (Retry.Backoff's wait, when set, never shorter
+// than the server's); it stops early, with a reason, when the request is
+// not safe to send again (ErrNotIdempotent), when the server asks for
+// longer than MaxServerWait (MaxWait by default), when the wait would
+// leave no time before the deadline (ErrDeadline, whoever set the wait),
+// when the body cannot be sent again, or when the host is failing. An attempt that admission refused goes again only to meet a
 // quick probe (waitForProbe).
 func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision {
 	if f.refused != nil {
@@ -238,7 +263,7 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 		return decision{}
 	}
 	if !f.idempotent && (last.err == nil || !neverSent(last.err)) {
-		return decision{}
+		return decision{stop: ErrNotIdempotent}
 	}
 	if !f.replayable {
 		return decision{stop: ErrBodyNotReplayable}
@@ -246,19 +271,20 @@ func decide(p *Retry, last result, f facts, now time.Time, rnd float64) decision
 	var d decision
 	if last.asked {
 		d.retryAfter, d.wait = last.retryAfter, last.retryAfter
-		if d.wait > p.MaxWait {
+		if d.wait > p.serverWaitCap() {
 			d.stop = ErrRetryAfterTooLong
 			return d
 		}
-	} else {
+	} else if p.Backoff == nil {
 		d.wait = Backoff(f.attempts-1, p.MinWait, p.MaxWait, rnd)
 	}
-	d.wait = f.hooks.wait(d.wait, last.asked, f.attempts-1, last.resp) // retryablehttp hooks: Backoff
+	if p.Backoff != nil {
+		d.wait = max(d.wait, p.Backoff(f.attempts-1, last.resp, rnd)) // never shorter than the server's ask
+	}
 	if !f.deadline.IsZero() && !now.Add(d.wait+deadlineMargin).Before(f.deadline) {
+		// Even when the server asked for the wait: the deadline, not
+		// the server, stops the call.
 		d.stop = ErrDeadline
-		if last.asked {
-			d.stop = ErrRetryAfterTooLong
-		}
 		return d
 	}
 	if f.hostFailing {

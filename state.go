@@ -42,7 +42,9 @@ func (s BreakerState) String() string {
 // gobreaker's Counts as it keeps them: since the state began (the breaker
 // last closed, opened or began probing). While closed they are never
 // cleared by time, so ConsecutiveFailures is the run of failures that
-// opens the breaker (Breaker.ConsecutiveFailures).
+// opens the breaker (Breaker.ConsecutiveFailures). A breaker that opens
+// starts them again from zero: HostState.TripCounts keeps those that
+// opened it.
 type BreakerCounts struct {
 	Requests             uint32 // attempts admitted
 	TotalSuccesses       uint32 // attempts that did not count against the host (4xx included)
@@ -60,9 +62,24 @@ func countsOf(c gobreaker.Counts) BreakerCounts {
 // HostState is what a client knows of one host (scheme://host:port) at one
 // moment: its breaker and admission, and its retry budget.
 type HostState struct {
-	Host   string        // scheme://host:port
-	State  BreakerState  // BreakerClosed when breakers are disabled
-	Counts BreakerCounts // the breaker's counts; zero when breakers are disabled
+	Host  string       // scheme://host:port
+	State BreakerState // BreakerClosed when breakers are disabled
+	// Counts are the breaker's counts in its current state; zero when
+	// breakers are disabled, and while the breaker is open, since
+	// gobreaker starts them again at every change of state: TripCounts
+	// says what opened it.
+	Counts BreakerCounts
+	// TripCounts are the breaker's counts when it opened for the outage in
+	// progress: TripCounts.ConsecutiveFailures is the run of failures that
+	// opened it. Zero while every call is admitted.
+	TripCounts BreakerCounts
+	// OpenedAt is when the breaker opened for the outage in progress, from
+	// closed (a failed probe that opens it again does not move it); for an
+	// open that came from another instance (Remote), four Cooldowns before
+	// it came, since it is held as an outage that old (share.go). Zero
+	// while every call is admitted; while ramping up it is when the
+	// outage began.
+	OpenedAt time.Time
 	// Admitted is the share of calls admitted now: 1 when closed, 0 when
 	// open or probing, between the two while ramping up after an outage.
 	Admitted float64
@@ -80,16 +97,23 @@ type HostState struct {
 	// window (RetryBudget.Window); both 0 when the budget is disabled or
 	// retries are off (Retry.Max -1), since there is no budget then.
 	Calls, Retries int
-	// RetryShare is the share of the calls that retries may add now:
-	// Retry.Max (every retry the policy allows) while the host shows no
-	// sign that load hurts it, RetryBudget.Ratio while it does (less while
-	// a queue builds on it: see RetryBudget), 0 when retries are off. RetryHeldBack says why they are held back:
+	// RetriesPerCall is how many retries the host may get now for each
+	// call made to it, a ratio of retries to calls: Retry.Max while the
+	// host shows no sign that load hurts it (3: every call may retry three
+	// times), RetryBudget.Ratio while it does (0.1: one retry for every
+	// ten calls; less while a queue builds on it, see RetryBudget), 0 when
+	// retries are off. RetryHeldBack says why they are held back:
 	// "latency" (the host answers well above its baseline latency),
 	// "timeout" (an attempt timed out within RetryBudget.Hold),
 	// "throttled" (a 429 within RetryBudget.Hold), or "" when they are not.
-	RetryShare    float64
-	RetryHeldBack string
-	LastUsed      time.Time // when a call last went to the host
+	RetriesPerCall float64
+	RetryHeldBack  string
+	// RetryShare is RetriesPerCall, under a name that reads as a share of
+	// at most 1 (3 read as 300%).
+	//
+	// Deprecated: use RetriesPerCall, which holds the same value.
+	RetryShare float64
+	LastUsed   time.Time // when a call last went to the host
 }
 
 // Hosts returns the state of every host the transport holds, sorted by
@@ -124,10 +148,11 @@ func (h *host) snapshot(now time.Time) HostState {
 	s := HostState{Host: h.name, Admitted: 1, LastUsed: time.Unix(0, h.lastUsed.Load())}
 	if h.budget != nil {
 		s.Calls, s.Retries = h.budget.Counts(now.UnixNano())
-		s.RetryShare, _, s.RetryHeldBack = h.budget.Limit(now.UnixNano(), float64(h.t.cfg.retry.Max))
+		s.RetriesPerCall, _, s.RetryHeldBack = h.budget.Limit(now.UnixNano(), float64(h.t.cfg.retry.Max))
 	} else if h.t.cfg.retry.Max > 0 {
-		s.RetryShare = float64(h.t.cfg.retry.Max)
+		s.RetriesPerCall = float64(h.t.cfg.retry.Max)
 	}
+	s.RetryShare = s.RetriesPerCall
 	if h.br == nil {
 		return s
 	}
@@ -146,5 +171,11 @@ func (h *host) snapshot(now time.Time) HostState {
 	}
 	e := h.openError(now, reason)
 	s.Until, s.Reason, s.Remote = e.Until, e.Reason, e.Remote
+	if at := h.br.openedAt.Load(); at != 0 {
+		s.OpenedAt = time.Unix(0, at)
+	}
+	if c := h.br.tripped.Load(); c != nil {
+		s.TripCounts = countsOf(*c)
+	}
 	return s
 }

@@ -34,7 +34,7 @@ func TestHosts_afterATripAndRecovery(t *testing.T) {
 	byHost := func() map[string]HostState {
 		m := map[string]HostState{}
 		for _, h := range Hosts(c) {
-			h.Until, h.LastUsed = h.Until.UTC(), h.LastUsed.UTC() // comparable with ==
+			h.Until, h.LastUsed, h.OpenedAt = h.Until.UTC(), h.LastUsed.UTC(), h.OpenedAt.UTC() // comparable with ==
 			m[h.Host] = h
 		}
 		return m
@@ -44,7 +44,10 @@ func TestHosts_afterATripAndRecovery(t *testing.T) {
 		Counts: BreakerCounts{Requests: 1, TotalSuccesses: 1, ConsecutiveSuccesses: 1}, LastUsed: clk.Now()}); got != want { // gobreaker's own counts
 		t.Errorf("healthy host %+v\nwant         %+v", got, want)
 	}
+	// Open, gobreaker's counts start again from zero: TripCounts and
+	// OpenedAt say what opened it, and when.
 	if got, want := hs[name], (HostState{Host: name, State: BreakerOpen, Admitted: 0, Reason: "failing",
+		TripCounts: BreakerCounts{Requests: 5, TotalFailures: 5, ConsecutiveFailures: 5}, OpenedAt: clk.Now(),
 		Until: clk.Now().Add(100 * time.Millisecond), LastUsed: clk.Now()}); got != want {
 		t.Errorf("failing host %+v\nwant         %+v", got, want)
 	}
@@ -62,6 +65,13 @@ func TestHosts_afterATripAndRecovery(t *testing.T) {
 		!h.Until.Equal(clk.Now().Add(300*time.Millisecond)) {
 		t.Errorf("recovering host %+v; want closed, ramping up, 62.5%% admitted until now+300ms", h)
 	}
+	if !h.OpenedAt.Equal(clk.Now().Add(-2100*time.Millisecond)) || h.TripCounts.ConsecutiveFailures != 5 {
+		t.Errorf("recovering host %+v; want the outage's start 2.1s ago and the 5 failures that opened it", h)
+	}
+	clk.Advance(time.Second)
+	if h := byHost()[name]; !h.OpenedAt.IsZero() || h.TripCounts != (BreakerCounts{}) {
+		t.Errorf("recovered host %+v; want no OpenedAt nor TripCounts once every call is admitted", h)
+	}
 	if Hosts(&http.Client{}) != nil || Hosts(nil) != nil {
 		t.Error("Hosts of a client without a resilient transport is not nil")
 	}
@@ -78,8 +88,9 @@ func TestHosts_retryBudget(t *testing.T) {
 }
 
 // TestHosts_retryShare: Hosts shows whether a host's retries are free
-// (RetryShare is Retry.Max) or held back to RetryBudget.Ratio, and why;
-// the resilient.retry_budget.share gauge says the same.
+// (RetriesPerCall is Retry.Max) or held back to RetryBudget.Ratio, and
+// why; RetryShare, its old name, holds the same value; the
+// resilient.retry_budget.share gauge says the same.
 func TestHosts_retryShare(t *testing.T) {
 	e := newTelEnv(t)
 	flaky := newServer(t, status(503, ""))
@@ -89,12 +100,12 @@ func TestHosts_retryShare(t *testing.T) {
 	c.Get(throttling.URL)
 	hs := Hosts(c)
 	want := map[string]HostState{
-		flaky.URL:      {RetryShare: float64(fast.Max)},
-		throttling.URL: {RetryShare: 0.1, RetryHeldBack: "throttled"},
+		flaky.URL:      {RetriesPerCall: float64(fast.Max)},
+		throttling.URL: {RetriesPerCall: 0.1, RetryHeldBack: "throttled"},
 	}
 	for _, h := range hs {
-		if w := want[h.Host]; h.RetryShare != w.RetryShare || h.RetryHeldBack != w.RetryHeldBack {
-			t.Errorf("%s: RetryShare %v, RetryHeldBack %q; want %v, %q", h.Host, h.RetryShare, h.RetryHeldBack, w.RetryShare, w.RetryHeldBack)
+		if w := want[h.Host]; h.RetriesPerCall != w.RetriesPerCall || h.RetryShare != w.RetriesPerCall || h.RetryHeldBack != w.RetryHeldBack {
+			t.Errorf("%s: RetriesPerCall %v, RetryShare %v, RetryHeldBack %q; want %v, %q", h.Host, h.RetriesPerCall, h.RetryShare, h.RetryHeldBack, w.RetriesPerCall, w.RetryHeldBack)
 		}
 	}
 	rm := e.collect(t)

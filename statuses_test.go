@@ -47,11 +47,11 @@ func TestAdmission_frontDoor5xxOpenTheBreaker_requestFaultsDoNot(t *testing.T) {
 
 func TestWithClassifier_overridesTheFrontDoor5xx(t *testing.T) {
 	srv := newServer(t, status(522, "origin timed out"))
-	permanent522 := func(resp *http.Response, err error) Outcome {
+	permanent522 := func(_ *http.Request, resp *http.Response, err error) (Outcome, error) {
 		if resp != nil && resp.StatusCode == 522 {
-			return Permanent
+			return Permanent, nil
 		}
-		return Classify(resp, err)
+		return Classify(resp, err), nil
 	}
 	c := newClient(t, WithRetry(fast), WithClassifier(permanent522),
 		WithBreaker(Breaker{ConsecutiveFailures: 3, Cooldown: time.Minute}))

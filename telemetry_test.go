@@ -230,8 +230,8 @@ func TestTelemetry_retriedCall_oneLogicalSpanOverThreeAttemptSpans(t *testing.T)
 	if l.Parent().IsValid() {
 		t.Errorf("logical span has parent %v; the caller had no span", l.Parent())
 	}
-	if l.Status().Code != codes.Error || l.Status().Description != "" {
-		t.Errorf("logical span status %+v, want Error without description (the status code says it)", l.Status())
+	if want := "500 Internal Server Error after 3 attempts in "; l.Status().Code != codes.Error || !strings.HasPrefix(l.Status().Description, want) {
+		t.Errorf("logical span status %+v, want Error, described %q...", l.Status(), want)
 	}
 	for key, want := range map[string]attribute.Value{
 		"http.request.method":       attribute.StringValue("GET"),
@@ -690,6 +690,30 @@ func TestNoopProviders(t *testing.T) {
 	// one place only, to no-ops when done.
 	if pkg, _ := typeName(otel.GetTextMapPropagator()); pkg != otelGlobalPkg {
 		t.Logf("global propagator is a %s; the fallback to Trace Context is not exercised", pkg)
+	}
+}
+
+// The otel globals as this test binary started, before any test set them.
+var initialTP, initialMP = otel.GetTracerProvider(), otel.GetMeterProvider()
+
+// TestNoopProviders_otelGlobalsAtStart: a program that sets no provider has
+// otel's delegates, from its internal/global package, as its globals, and
+// a client must take them for no-ops: without that, every call of such a
+// program would go through otelhttp, 19 µs and 24 allocations more on New's
+// path (measured at ec99009: a GET over an in-memory base, the attempt
+// timeout left to the base as New's is, 8 interleaved runs, benchstat:
+// 3.5 µs and 10 allocations with the detection, 22.9 µs and 34 with the
+// delegates' package path left out of it). It fails when otel moves or
+// renames the delegates: update otelGlobalPkg (telemetry.go), or find them
+// another way.
+func TestNoopProviders_otelGlobalsAtStart(t *testing.T) {
+	for _, v := range []any{initialTP, initialMP} {
+		if pkg, name := typeName(v); pkg != otelGlobalPkg {
+			t.Errorf("the otel globals start as %s.%s, not a delegate of %s: otel's internals moved", pkg, name, otelGlobalPkg)
+		}
+	}
+	if !noopTracerProvider(initialTP) || !noopMeterProvider(initialMP) {
+		t.Error("the otel globals at start are not taken for no-ops")
 	}
 }
 

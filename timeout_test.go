@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -152,4 +154,82 @@ func TestTransport_RoundTrip_attemptTimeoutRunsOnTheClock(t *testing.T) {
 	if got, want := clk.waits(), []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}; !slices.Equal(got, want) {
 		t.Errorf("waits between attempts %v, want %v", got, want)
 	}
+}
+
+// TestHeaderTimedOut_knownByTypeWhereNetHTTPAllows: an *http.Transport's
+// ResponseHeaderTimeout is an attempt timeout over HTTP/1 (known by type)
+// and HTTP/2 (by its text, all net/http allows); its TLS handshake
+// timeout is a timeout, retried, but not the attempt timeout. Each case
+// fails if net/http changes what it returns.
+func TestHeaderTimedOut_knownByTypeWhereNetHTTPAllows(t *testing.T) {
+	hung := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("HTTP/2 %v", h2), func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.ProtoMajor == 2 != h2 {
+					t.Errorf("request came over %s", r.Proto)
+				}
+				hung(w, r)
+			}))
+			srv.EnableHTTP2 = h2
+			srv.StartTLS()
+			t.Cleanup(srv.Close)
+			base := srv.Client().Transport.(*http.Transport).Clone()
+			base.ResponseHeaderTimeout = 50 * time.Millisecond
+			t.Cleanup(base.CloseIdleConnections)
+			c := &http.Client{Transport: NewTransport(base, WithRetry(Retry{Max: -1}))}
+			t.Cleanup(func() { Close(c) })
+			_, err := c.Get(srv.URL)
+			var te *TransportError
+			if !errors.As(err, &te) || !errors.Is(err, ErrAttemptTimeout) || !te.Timeout() {
+				t.Fatalf("got %v, want a *TransportError matching ErrAttemptTimeout", err)
+			}
+		})
+	}
+
+	t.Run("TLS handshake timeout", func(t *testing.T) {
+		ln := must[net.Listener](t)(net.Listen("tcp", "127.0.0.1:0"))
+		var mu sync.Mutex
+		var conns []net.Conn
+		go func() {
+			for {
+				conn, err := ln.Accept() // and say nothing
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, conn)
+				mu.Unlock()
+			}
+		}()
+		t.Cleanup(func() {
+			ln.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		base := &http.Transport{TLSHandshakeTimeout: 50 * time.Millisecond, ResponseHeaderTimeout: time.Second}
+		t.Cleanup(base.CloseIdleConnections)
+		c := &http.Client{Transport: NewTransport(base, WithRetry(Retry{Max: 1, MinWait: time.Millisecond, MaxWait: time.Millisecond}))}
+		t.Cleanup(func() { Close(c) })
+		_, err := c.Get("https://" + ln.Addr().String())
+		var te *TransportError
+		if !errors.As(err, &te) || errors.Is(err, ErrAttemptTimeout) || !te.Timeout() || te.Attempts != 2 {
+			t.Fatalf("got %v, want a *TransportError after 2 attempts, a timeout but not ErrAttemptTimeout", err)
+		}
+	})
+
+	t.Run("the caller's deadline is not the attempt timeout", func(t *testing.T) {
+		r := must[*http.Request](t)(http.NewRequest(http.MethodGet, "http://example.test/", nil))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if headerTimedOut(r.WithContext(ctx), context.DeadlineExceeded) {
+			t.Error("a request whose context is done was taken for a header timeout")
+		}
+		if !headerTimedOut(r, context.DeadlineExceeded) || headerTimedOut(r, &net.OpError{Op: "dial", Err: context.DeadlineExceeded}) {
+			t.Error("headerTimedOut misreads a bare deadline error or a dial timeout")
+		}
+	})
 }

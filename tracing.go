@@ -139,7 +139,11 @@ func (t *telemetry) startCall(ctx context.Context, c *call) (context.Context, tr
 
 // endCall records the request and its outcome on the logical span and ends
 // it: status Error for a status of 400 or more (as for a CLIENT span) and
-// for any error, error.type as the attempts' spans have it.
+// for any error, error.type as the attempts' spans have it. A failed call's
+// status description is the error's message without the server's words
+// and the IDs (shortText), redacted, and the request ID the server sent
+// is resilient.request_id: the span says what happened, how long it took
+// and why retrying stopped, as the error does.
 //
 // A call that succeeded gets http.request.method, resilient.attempts and
 // http.response.status_code; its attempts' spans say where it went. A call
@@ -175,8 +179,11 @@ func (t *telemetry) endCall(c *call, status int, err error) {
 	}
 	if err != nil {
 		a = append(a, semconv.ErrorTypeKey.String(errorType(err)))
+		if id := RequestID(err); id != "" {
+			a = append(a, attribute.String(requestIDKey, id))
+		}
 		s.SetAttributes(a...)
-		s.SetStatus(codes.Error, c.errorDescription(err))
+		s.SetStatus(codes.Error, c.text(shortText(err)))
 	} else {
 		a = append(a, semconv.ErrorTypeKey.String(strconv.Itoa(status)))
 		s.SetAttributes(a...)
@@ -208,17 +215,10 @@ func errorType(err error) string {
 	return semconv.ErrorType(err).Value.AsString()
 }
 
-// errorDescription is the logical span's status description for err. The
-// semantic conventions want none when the status code says it all, so a
-// *StatusError gets none (its stop reason is an event); other errors get
-// their message, scrubbed of the request's secrets.
-func (c *call) errorDescription(err error) string {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return ""
-	}
-	return c.text(err.Error())
-}
+// requestIDKey is the failed call span's attribute for the request ID
+// that the server sent with its error (StatusError.RequestID): no semantic
+// convention names one.
+const requestIDKey = "resilient.request_id"
 
 // event adds a span event to the logical span, when there is one.
 func (c *call) event(name string, attrs ...attribute.KeyValue) {

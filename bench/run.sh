@@ -8,9 +8,9 @@
 # BenchmarkResilientCost COUNT times, one -count=1 round after another, so
 # that the peers are interleaved in time (within a round each case runs
 # every peer back to back), then the correctness checks (TestPeers_*), the
-# outage scenario (TestOutage, ~16 s) and the scenario matrix
-# (cmd/scenarios, ~5 min, into bench/SCENARIOS.md; scenario 13 starts
-# redis-server), counts instructions per request with valgrind
+# outage scenario (TestOutage, ~16 s), the scenario matrix and the
+# sick-backend scenario (cmd/scenarios, ~6 min, into bench/SCENARIOS.md;
+# scenario 13 starts redis-server), counts instructions per request with valgrind
 # (deterministic, unlike time on a shared machine), summarises with
 # benchstat, bare net/http as the baseline, and writes the report. Raw
 # output goes to bench/out/ (not committed). About 30 minutes on 2 cores.
@@ -86,7 +86,7 @@ RESILIENT_BENCH_OUTAGE=$out/outage.json "$out/bench.test" -test.run '^TestOutage
   grep -vE '^=== RUN'
 
 if [[ ${SCENARIOS:-1} != 0 ]]; then
-  echo "==> scenario matrix (~5 min)"
+  echo "==> scenario matrix and sick backend (~6 min)"
   "$out/scenarios" -rev "$rev" -o "$bench_dir/SCENARIOS.md" -json "$out/scenarios.json" >/dev/null
   sed -n '/^## Targets/,/^## Whole run/p' "$bench_dir/SCENARIOS.md" | sed '$d'
 fi

@@ -30,6 +30,11 @@ type Settings struct {
 	// resilient's instances share breaker transitions (redisstore), under
 	// Service; the other clients have nothing to share.
 	Redis, Service string
+	// OnBreakerOpen, when set, is called each time the client's breaker
+	// opens: resilient's for any host (WithOnBreakerChange, on its
+	// callback goroutine, so shortly after), failsafe-go's (OnOpen). The
+	// other clients have no breaker.
+	OnBreakerOpen func()
 }
 
 // Outcome is what one call came to.
@@ -152,6 +157,13 @@ func newResilient(s Settings) Caller {
 	if s.AttemptTimeout > 0 {
 		opts = append(opts, resilient.WithRetry(resilient.Retry{AttemptTimeout: s.AttemptTimeout}))
 	}
+	if f := s.OnBreakerOpen; f != nil {
+		opts = append(opts, resilient.WithOnBreakerChange(func(c resilient.BreakerChange) {
+			if c.To == resilient.BreakerOpen {
+				f()
+			}
+		}))
+	}
 	closeStore := func() {}
 	if s.Redis != "" {
 		rdb := redis.NewClient(&redis.Options{Addr: s.Redis})
@@ -182,7 +194,11 @@ func newFailsafe(s Settings) Caller {
 	tr := transport(s)
 	rp := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(3).
 		WithBackoff(100*time.Millisecond, 5*time.Second).WithJitterFactor(0.5).Build()
-	cb := circuitbreaker.NewBuilder[*http.Response]().HandleIf(failsafeFailure).Build()
+	cbb := circuitbreaker.NewBuilder[*http.Response]().HandleIf(failsafeFailure)
+	if f := s.OnBreakerOpen; f != nil {
+		cbb = cbb.OnOpen(func(circuitbreaker.StateChangedEvent) { f() })
+	}
+	cb := cbb.Build()
 	rt := failsafehttp.NewRoundTripperWithExecutor(tr, failsafe.With[*http.Response](rp, cb))
 	return &httpCaller{hc: &http.Client{Transport: rt}, refused: circuitbreaker.ErrOpen, close: tr.CloseIdleConnections}
 }

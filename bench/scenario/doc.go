@@ -63,6 +63,17 @@
 // Scenario 14 is an overload whose rejections cost capacity, beside
 // scenario 7's, which sheds for free.
 //
+// # One sick backend
+//
+// RunSick (sick.go) is a scenario of its own, in closed loops: four
+// backends behind an L4 balancer (internal/testpeers.Balancer) that picks
+// a backend per connection, one of them answering every request 503,
+// over HTTP/1 and HTTP/2, one goroutine and 8, the sick backend first in
+// the rotation or not; every client at once with its own balancer and
+// backends. Per client (SickClient): success, server requests per call,
+// connections opened, the breaker's opens. CheckSick judges resilient
+// with issue 28's targets (IssueSickLimits, TestSickLimits).
+//
 // Check judges resilient against plain, and against go-retryablehttp where
 // the issue says so, with the issues' targets (IssueLimits) or the tests'
 // (TestLimits); Markdown writes the report; bench/cmd/scenarios runs it.

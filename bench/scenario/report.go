@@ -9,8 +9,9 @@ import (
 )
 
 // Markdown writes r as a markdown report: the settings, whether the load
-// generator held its schedule (DefaultSchedule), the verdicts of l, the
-// whole-run and outage summaries, then one table per scenario.
+// generator held its schedule (DefaultSchedule), the verdicts of l (and of
+// IssueSickLimits for the sick-backend scenario), the whole-run and outage
+// summaries, then one table per scenario.
 func Markdown(w io.Writer, r *Result, l Limits) error {
 	b := bufio.NewWriter(w)
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
@@ -35,12 +36,14 @@ func Markdown(w io.Writer, r *Result, l Limits) error {
 		"locally, or failed while plain's call of the same index succeeded.\n\n")
 
 	writeSchedule(p, r, DefaultSchedule)
-	writeVerdicts(p, Check(r, l), l)
+	writeVerdicts(p, append(Check(r, l), CheckSick(r.Sick, IssueSickLimits)...), l)
 	writeTotals(p, r)
 	writeSummary(p, r)
+	writeSickSummary(p, r)
 	for _, sc := range r.Scenarios {
 		writeScenario(p, r, sc)
 	}
+	writeSickDetail(p, r)
 	return b.Flush()
 }
 
@@ -48,7 +51,11 @@ type printf func(format string, a ...any)
 
 // writeSchedule says how late the calls started behind their schedule,
 // and whether that was within b: if not, the run is not a measurement.
+// The sick-backend scenario's closed loops have no schedule.
 func writeSchedule(p printf, r *Result, b ScheduleBound) {
+	if len(r.Scenarios) == 0 {
+		return
+	}
 	if late := r.lateScenarios(b); late != nil {
 		p("**Could not hold the schedule on this machine: not a measurement.** %s. "+
 			"The verdicts below judge the machine as much as the clients.\n\n", strings.Join(late, "; "))

@@ -20,6 +20,9 @@ type Result struct {
 	Scenarios []ScenarioResult
 	// Totals sum every scenario and phase, per client.
 	Totals []Total
+	// Sick holds the sick-backend scenario's variants (RunSick), when it
+	// ran; not in Totals.
+	Sick []SickResult
 }
 
 // ClientInfo names a client and says how it was configured.

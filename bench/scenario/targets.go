@@ -136,7 +136,8 @@ var TestLimits = Limits{
 // Verdict is one check of one target in one place.
 type Verdict struct {
 	Target Target
-	// Scenario is the ID of the scenario checked.
+	// Scenario is the ID of the matrix's scenario checked; 0 for the
+	// sick-backend scenario's (CheckSick).
 	Scenario int
 	// Where is "scenario/phase", or "all" for whole-run targets.
 	Where string

@@ -151,6 +151,9 @@ func renderChart(w io.Writer, format string, s *Summary) error {
 	if err := addTransitions(p, &legend, s.Transitions, top*1.12); err != nil {
 		return err
 	}
+	if err := addProbeCaption(p, s); err != nil {
+		return err
+	}
 	p.Add(plotter.NewGrid())
 
 	var canvas interface {
@@ -310,6 +313,35 @@ func addTransitions(p *plot.Plot, legend *plot.Legend, ts []Transition, y float6
 		lb.TextStyle[i].Font.Size = 10
 		lb.TextStyle[i].YAlign = draw.YCenter
 		lb.TextStyle[i].Color = textColor
+	}
+	p.Add(lb)
+	return nil
+}
+
+// addProbeCaption labels the resilient client's busiest second of the
+// outage: the breaker's quick probes (fastProbes in the library), which
+// otherwise read as a burst of traffic to a server that is down.
+func addProbeCaption(p *plot.Plot, s *Summary) error {
+	i := s.phaseIndex("down")
+	if s.Scenario.Remote || i < 0 {
+		return nil
+	}
+	n, at := s.quickProbes(i)
+	if n == 0 {
+		return nil
+	}
+	y := float64(n) / s.Width.Seconds()
+	lb, err := plotter.NewLabels(plotter.XYLabels{
+		XYs:    []plotter.XY{{X: (at + s.Width).Seconds(), Y: y}},
+		Labels: []string{" ← breaker's quick probes"},
+	})
+	if err != nil {
+		return err
+	}
+	for i := range lb.TextStyle {
+		lb.TextStyle[i].Font.Size = 10
+		lb.TextStyle[i].YAlign = draw.YCenter
+		lb.TextStyle[i].Color = resilientColor
 	}
 	p.Add(lb)
 	return nil

@@ -106,7 +106,7 @@ func (t *target) call(ctx context.Context, n int) {
 	t.rec.started(start)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		t.rec.ended(start, time.Now(), broken)
+		t.rec.ended(start, time.Now(), broken, "")
 		return
 	}
 	resp, err := t.Client.Do(req)
@@ -116,7 +116,12 @@ func (t *target) call(ctx context.Context, n int) {
 	}
 	end := time.Now()
 	o := classify(resp, err)
-	t.rec.ended(start, end, o)
+	var reason string
+	var co *resilient.CircuitOpenError
+	if o == refused && errors.As(err, &co) {
+		reason = co.Reason
+	}
+	t.rec.ended(start, end, o, reason)
 	if o != succeeded {
 		t.ex.keep(t.Name, t.rec.sc.Phases[t.rec.sc.At(end.Sub(t.rec.start))].Name, resp, err)
 	}

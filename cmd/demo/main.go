@@ -207,7 +207,7 @@ func intro(cfg Config) string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, "Two embedded servers on 127.0.0.1 play the same outage, one for each client, %s per phase:\n", cfg.Phase)
-	for _, p := range newScenario(cfg.Phase).Phases {
+	for _, p := range newScenario(cfg.Phase, cfg.Down).Phases {
 		fmt.Fprintf(&b, "  %-8s %s\n", p.Name, p.About)
 	}
 	fmt.Fprintf(&b, "The same traffic, %g calls/s, goes through a plain http.Client and through resilient.New() with its defaults.\n", cfg.Rate)

@@ -20,10 +20,13 @@ import (
 // Config is what one run does. Its zero value is not usable: set Phase (or
 // URL and Duration), Rate and Concurrency.
 type Config struct {
-	Phase       time.Duration // length of each of the four phases of the embedded outage
-	Rate        float64       // calls per second made through each client
-	Concurrency int           // most calls in flight per client; further calls wait
-	Seed        uint64        // seeds the embedded servers' draws (failures, latency, request IDs)
+	Phase time.Duration // length of each of the four phases of the embedded outage
+	// Down, when not 0, is the length of the down phase instead of Phase:
+	// the test lets the outage outlast the breaker's quick probes.
+	Down        time.Duration
+	Rate        float64 // calls per second made through each client
+	Concurrency int     // most calls in flight per client; further calls wait
+	Seed        uint64  // seeds the embedded servers' draws (failures, latency, request IDs)
 
 	// URL, when set, sends the calls of both clients to a real service for
 	// Duration instead of the embedded servers; phases do not apply, and
@@ -114,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if cfg.Rate <= 0 || cfg.Concurrency <= 0 {
 		return nil, errors.New("rate and concurrency must be positive")
 	}
-	sc := newScenario(cfg.Phase)
+	sc := newScenario(cfg.Phase, cfg.Down)
 	if cfg.URL != "" {
 		sc = remoteScenario(cfg.Duration)
 	}

@@ -33,9 +33,10 @@ const problem = `{"type":"https://example.com/problems/database-unavailable","ti
 
 // newScenario returns the outage the demo plays, with four phases of length
 // phase each: healthy, flaky (30% 503 with Retry-After), down (every request
-// 500 with a problem+json body), healed. Every request takes the server
-// 3 ms plus up to 4 ms (1 ms plus up to 1 ms when down).
-func newScenario(phase time.Duration) Scenario {
+// 500 with a problem+json body), healed. downLen, when not 0, is the down
+// phase's own length. Every request takes the server 3 ms plus up to 4 ms
+// (1 ms plus up to 1 ms when down).
+func newScenario(phase, downLen time.Duration) Scenario {
 	pace := chaos.Fault{Latency: 3 * time.Millisecond, Jitter: 4 * time.Millisecond}
 	busy := pace
 	busy.Status, busy.Body = http.StatusServiceUnavailable, "orders service is overloaded, try again shortly\n"
@@ -52,9 +53,14 @@ func newScenario(phase time.Duration) Scenario {
 		{Name: "healed", About: "every request succeeds again",
 			Rules: []chaos.Rule{{Rate: 1, Fault: pace}}},
 	}
+	var at time.Duration
 	for i := range ph {
-		ph[i].Start = time.Duration(i) * phase
-		ph[i].End = time.Duration(i+1) * phase
+		d := phase
+		if ph[i].Name == "down" && downLen > 0 {
+			d = downLen
+		}
+		ph[i].Start, ph[i].End = at, at+d
+		at += d
 	}
 	return Scenario{Phases: ph}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -27,6 +28,10 @@ type Counts struct {
 	Broken         int           // calls that got no response at all
 	ServerRequests int           // requests the server received (or that were sent, with -url)
 	P50, P99       time.Duration // call latency percentiles, retries and waits included
+	Slow           int           // calls that took a second or more (the flaky server's Retry-After)
+	// Reasons counts the Refused calls by the reason their
+	// *resilient.CircuitOpenError gives ("failing", "probing", ...).
+	Reasons map[string]int
 }
 
 // SuccessRatio returns OK / Calls, or 0 without calls.
@@ -53,7 +58,13 @@ type span struct {
 	lat []time.Duration
 }
 
-func (s *span) add(o outcome, d time.Duration) {
+func (s *span) add(o outcome, d time.Duration, reason string) {
+	if o == refused {
+		if s.Reasons == nil {
+			s.Reasons = map[string]int{}
+		}
+		s.Reasons[reason]++
+	}
 	switch o {
 	case succeeded:
 		s.OK++
@@ -70,6 +81,12 @@ func (s *span) add(o outcome, d time.Duration) {
 // counts returns the Counts with their percentiles computed.
 func (s *span) counts() Counts {
 	c := s.Counts
+	c.Reasons = maps.Clone(s.Reasons)
+	for _, d := range s.lat {
+		if d >= time.Second {
+			c.Slow++
+		}
+	}
 	if len(s.lat) > 0 {
 		lat := slices.Clone(s.lat)
 		slices.Sort(lat)
@@ -134,12 +151,12 @@ func (r *recorder) started(t time.Time) {
 }
 
 // ended counts the outcome o of a call that started at start and ended at
-// end.
-func (r *recorder) ended(start, end time.Time, o outcome) {
+// end; reason is why the breaker refused it, when o is refused.
+func (r *recorder) ended(start, end time.Time, o outcome, reason string) {
 	d := end.Sub(start)
 	r.mu.Lock()
-	r.slot(end).add(o, d)
-	r.phase(start).add(o, d)
+	r.slot(end).add(o, d, reason)
+	r.phase(start).add(o, d, reason)
 	r.mu.Unlock()
 }
 
@@ -166,6 +183,12 @@ func (r *recorder) report() (phases []Counts, total Counts, seconds []Counts) {
 		all.Refused += p.Refused
 		all.Broken += p.Broken
 		all.ServerRequests += p.ServerRequests
+		for k, v := range p.Reasons {
+			if all.Reasons == nil {
+				all.Reasons = map[string]int{}
+			}
+			all.Reasons[k] += v
+		}
 		all.lat = append(all.lat, p.lat...)
 	}
 	for _, s := range r.seconds {

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,6 +37,7 @@ func (s *Summary) Print(w io.Writer) {
 	tw.Flush()
 
 	s.printTransitions(w)
+	s.printRefusals(w)
 	s.printVerdict(w)
 	s.printErrors(w)
 }
@@ -44,7 +47,13 @@ func (s *Summary) describeRun() string {
 		return fmt.Sprintf("%s against %s", s.Scenario.Duration().Round(time.Second), s.Host)
 	}
 	ph := s.Scenario.Phases
-	return fmt.Sprintf("%d phases of %s", len(ph), ph[0].End-ph[0].Start)
+	d := fmt.Sprintf("%d phases of %s", len(ph), ph[0].End-ph[0].Start)
+	for _, p := range ph {
+		if p.End-p.Start != ph[0].End-ph[0].Start {
+			d += fmt.Sprintf(" (%s %s)", p.Name, p.End-p.Start)
+		}
+	}
+	return d
 }
 
 func (s *Summary) printTransitions(w io.Writer) {
@@ -58,7 +67,44 @@ func (s *Summary) printTransitions(w io.Writer) {
 	}
 }
 
-// printVerdict says in two sentences what the numbers mean.
+// printRefusals says, per phase, why the breaker refused the resilient
+// client's calls: the Reason their *resilient.CircuitOpenError gives.
+func (s *Summary) printRefusals(w io.Writer) {
+	var lines []string
+	for i, ph := range s.Scenario.Phases {
+		rs := s.Resilient.Phases[i].Reasons
+		if len(rs) == 0 {
+			continue
+		}
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(rs)) {
+			parts = append(parts, fmt.Sprintf("%d %q", rs[k], k))
+		}
+		lines = append(lines, fmt.Sprintf("  %-8s %s", ph.Name, strings.Join(parts, ", ")))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nRefused calls, by the reason their error gives (CircuitOpenError.Reason):")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// quickProbes returns the most requests the resilient client sent in one
+// second of phase i, and when that second began.
+func (s *Summary) quickProbes(i int) (n int, at time.Duration) {
+	ph := s.Scenario.Phases[i]
+	for j, c := range s.Resilient.Seconds {
+		t := time.Duration(j) * s.Width
+		if t >= ph.Start && t+s.Width <= ph.End && c.ServerRequests > n {
+			n, at = c.ServerRequests, t
+		}
+	}
+	return n, at
+}
+
+// printVerdict says in a few sentences what the numbers mean.
 func (s *Summary) printVerdict(w io.Writer) {
 	fmt.Fprintln(w)
 	if i := s.phaseIndex("down"); i >= 0 {
@@ -66,15 +112,26 @@ func (s *Summary) printVerdict(w io.Writer) {
 		ph := s.Scenario.Phases[i]
 		fmt.Fprintf(w, "While the server was down (%s-%s), the plain client sent it %d requests, every one answered 500;\n",
 			ph.Start.Round(time.Second), ph.End.Round(time.Second), p.ServerRequests)
-		fmt.Fprintf(w, "the resilient client sent %d (%s): its breaker refused %d of its %d calls at once,\n",
+		fmt.Fprintf(w, "the resilient client sent %d (%s): its breaker refused %d of its %d calls without sending them,\n",
 			r.ServerRequests, fewer(r.ServerRequests, p.ServerRequests), r.Refused, r.Calls)
 		fmt.Fprintf(w, "so its median call failed in %s, against %s for the plain client's 500.\n", dur(r.P50), dur(p.P50))
+		if n, at := s.quickProbes(i); n > 0 {
+			fmt.Fprintf(w, "Its busiest second of the outage (%s-%s) sent %d requests: the breaker's quick probes, 10ms apart (Breaker.ProbeInterval),\n",
+				at, at+s.Width, n)
+			fmt.Fprintln(w, "50 to 100 for a host that was already failing some calls, so that a degraded host is found alive at once;")
+			fmt.Fprintln(w, "then one probe per hold of a quarter of the outage's age, up to Breaker.Cooldown.")
+		}
 	}
 	if i := s.phaseIndex("flaky"); i >= 0 {
 		p, r := s.Plain.Phases[i], s.Resilient.Phases[i]
 		fmt.Fprintf(w, "While it was flaky, retries that honour Retry-After raised success from %.1f%% to %.1f%%,\n",
 			100*p.SuccessRatio(), 100*r.SuccessRatio())
 		fmt.Fprintf(w, "adding %.0f%% requests (Retry.Max bounds that share; the retry budget holds it to 10%% only while the server shows that load hurts it).\n", 100*(r.Amplification()-1))
+		if r.Slow > 0 {
+			fmt.Fprintf(w, "Its p99 there, %s against %s, is those waits: %d of its %d calls (%.1f%%) took a second or more, because each 503\n",
+				dur(r.P99), dur(p.P99), r.Slow, r.Calls, 100*float64(r.Slow)/float64(max(1, r.Calls)))
+			fmt.Fprintln(w, "said Retry-After: 1 and the client waited that second before retrying; the plain client returned the 503 at once.")
+		}
 	}
 	if i := s.phaseIndex("healed"); i >= 0 && s.Resilient.Phases[i].Refused > 0 {
 		ph, r := s.Scenario.Phases[i], s.Resilient.Phases[i]

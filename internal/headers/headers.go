@@ -45,18 +45,9 @@ func RetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 // delay-seconds (RFC 9110): a very long one asks for "never", not for the
 // client's own backoff.
 func seconds(v string) (time.Duration, bool) {
-	if v == "" {
+	n, ok := digits(v)
+	if !ok {
 		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if n < math.MaxUint64/10 {
-			n = n*10 + uint64(c-'0')
-		}
 	}
 	if n > uint64(maxDelay/time.Second) {
 		return maxDelay, true
@@ -65,16 +56,27 @@ func seconds(v string) (time.Duration, bool) {
 }
 
 // RateLimitReset returns how long the server asks the client to wait
-// according to the IETF RateLimit header fields: either the older
-// "RateLimit-Reset: <seconds>" field, or the structured
-// "RateLimit: "policy";r=<remaining>;t=<seconds>" field of
-// draft-ietf-httpapi-ratelimit-headers, where only an exhausted quota
-// (r=0) asks for a wait. ok is false when neither is present and valid.
-func RateLimitReset(h http.Header) (time.Duration, bool) {
+// according to its rate-limit header fields, at now: the older IETF draft's
+// "RateLimit-Reset", the de facto "X-RateLimit-Reset" (GitHub, Twitter and
+// many others), or the structured "RateLimit: "policy";r=<remaining>;t=<seconds>"
+// field of draft-ietf-httpapi-ratelimit-headers. Only an exhausted quota
+// asks for a wait: r=0 in the structured field; for RateLimit-Reset, a
+// RateLimit-Remaining of 0 or none at all; for X-RateLimit-Reset, an
+// X-RateLimit-Remaining of 0 (these fields come on every response of some
+// APIs, GitHub's and GitLab's among them, where a reset an hour away is no
+// ask to wait on a 502). A reset field's value is delay-seconds, or, from
+// epochSeconds up, a Unix time, as GitLab and GitHub send it (see
+// resetDelay). ok is false when no field asks for a wait.
+func RateLimitReset(h http.Header, now time.Time) (time.Duration, bool) {
 	// Canonical keys, read directly: Header.Get would canonicalize (and
 	// allocate) "RateLimit-Reset" on every error response.
-	if v := first(h["Ratelimit-Reset"]); v != "" {
-		if d, ok := seconds(strings.TrimSpace(v)); ok {
+	if v := first(h["Ratelimit-Reset"]); v != "" && exhausted(h["Ratelimit-Remaining"], true) {
+		if d, ok := resetDelay(v, now); ok {
+			return d, true
+		}
+	}
+	if v := first(h["X-Ratelimit-Reset"]); v != "" && exhausted(h["X-Ratelimit-Remaining"], false) {
+		if d, ok := resetDelay(v, now); ok {
 			return d, true
 		}
 	}
@@ -113,6 +115,71 @@ func RateLimitReset(h http.Header) (time.Duration, bool) {
 	return best, found
 }
 
+// epochSeconds is where a reset field's value stops being delay-seconds
+// and becomes a Unix time: 10⁹ seconds is 31 years, a wait no server asks
+// for, and as a time it is September 2001, before any server sent these
+// fields. GitLab's RateLimit-Reset and GitHub's X-RateLimit-Reset are
+// Unix times (1.8·10⁹ in 2027); a delay in seconds stays far below.
+const epochSeconds = 1_000_000_000
+
+// resetDelay parses a reset field's value at now: delay-seconds (digits
+// only), or, from epochSeconds up, a Unix time in seconds, whose wait is
+// the time left until it, 0 when it has passed. The delay is capped at
+// maxDelay. ok is false for anything but digits.
+func resetDelay(v string, now time.Time) (time.Duration, bool) {
+	n, ok := digits(strings.TrimSpace(v))
+	if !ok {
+		return 0, false
+	}
+	if n < epochSeconds {
+		return time.Duration(n) * time.Second, true
+	}
+	at := now.Unix()
+	if n <= uint64(at) {
+		return 0, true // the reset has passed: go now
+	}
+	if n-uint64(at) > uint64(maxDelay/time.Second) {
+		return maxDelay, true
+	}
+	return time.Unix(int64(n), 0).Sub(now), true
+}
+
+// exhausted reports whether a Remaining field's values say the quota is
+// spent: its value is 0, or, when absent counts, there is none.
+func exhausted(remaining []string, absent bool) bool {
+	if len(remaining) == 0 {
+		return absent
+	}
+	n, ok := digits(strings.TrimSpace(remaining[0]))
+	if !ok {
+		return absent // unreadable: as if absent
+	}
+	return n == 0
+}
+
+// digits parses a non-negative decimal integer, saturating at
+// math.MaxUint64 rather than overflowing. ok is false for an empty string
+// or any other character.
+func digits(v string) (uint64, bool) {
+	if v == "" {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		switch {
+		case n > (math.MaxUint64-9)/10:
+			n = math.MaxUint64
+		default:
+			n = n*10 + uint64(c-'0')
+		}
+	}
+	return n, true
+}
+
 // ServerDelay is the longer of the Retry-After and RateLimit delays in h,
 // and whether either was present.
 func ServerDelay(h http.Header, now time.Time) (time.Duration, bool) {
@@ -120,7 +187,7 @@ func ServerDelay(h http.Header, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	d, ok := RetryAfter(first(h["Retry-After"]), now)
-	if r, rok := RateLimitReset(h); rok && (!ok || r > d) {
+	if r, rok := RateLimitReset(h, now); rok && (!ok || r > d) {
 		d, ok = r, true
 	}
 	return d, ok
@@ -203,7 +270,7 @@ func requestIDIndex(k string) int {
 func hasDelay(h http.Header) bool {
 	for k := range h {
 		switch k {
-		case "Retry-After", "Ratelimit-Reset", "Ratelimit":
+		case "Retry-After", "Ratelimit-Reset", "Ratelimit", "X-Ratelimit-Reset":
 			return true
 		}
 	}

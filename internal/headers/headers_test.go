@@ -65,6 +65,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestRateLimitReset(t *testing.T) {
+	epoch := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
 	cases := []struct {
 		name   string
 		h      http.Header
@@ -83,11 +84,48 @@ func TestRateLimitReset(t *testing.T) {
 		{"structured, huge t", http.Header{"Ratelimit": {`"default";r=0;t=99999999999999999999`}}, 0, false},
 		{"structured, t too large for a Duration", http.Header{"Ratelimit": {`"default";r=0;t=9223372036854775807`}}, maxDelay, true},
 		{"structured, garbage", http.Header{"Ratelimit": {`;;;,,,==;r=;t=`}}, 0, false},
+
+		// A Unix time, as GitLab sends RateLimit-Reset on a 429: the
+		// wait until it, not 1.7 billion seconds.
+		{"reset Unix time, GitLab", http.Header{"Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {epoch(42 * time.Second)}}, 42 * time.Second, true},
+		{"reset Unix time passed", http.Header{"Ratelimit-Reset": {epoch(-time.Minute)}}, 0, true},
+		{"reset Unix time now", http.Header{"Ratelimit-Reset": {epoch(0)}}, 0, true},
+		{"reset at the bound: a time", http.Header{"Ratelimit-Reset": {"1000000000"}}, 0, true},
+		{"reset below the bound: seconds", http.Header{"Ratelimit-Reset": {"999999999"}}, 999999999 * time.Second, true},
+		{"reset past any Duration", http.Header{"Ratelimit-Reset": {"99999999999999999999999"}}, maxDelay, true},
+		{"reset, quota left: no ask", http.Header{"Ratelimit-Remaining": {"12"}, "Ratelimit-Reset": {epoch(42 * time.Second)}}, 0, false},
+		{"reset, remaining garbage: as if absent", http.Header{"Ratelimit-Remaining": {"lots"}, "Ratelimit-Reset": {"30"}}, 30 * time.Second, true},
+
+		// X-RateLimit-Reset, as GitHub sends it on every response: only an
+		// exhausted quota asks for a wait.
+		{"x-reset Unix time, exhausted", http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {epoch(90 * time.Second)}}, 90 * time.Second, true},
+		{"x-reset seconds, exhausted", http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"7"}}, 7 * time.Second, true},
+		{"x-reset, quota left", http.Header{"X-Ratelimit-Remaining": {"4999"}, "X-Ratelimit-Reset": {epoch(time.Hour)}}, 0, false},
+		{"x-reset, no remaining", http.Header{"X-Ratelimit-Reset": {epoch(time.Hour)}}, 0, false},
+		{"x-reset garbage", http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"soon"}}, 0, false},
 	}
 	for _, tc := range cases {
-		d, ok := RateLimitReset(tc.h)
+		d, ok := RateLimitReset(tc.h, now)
 		if d != tc.want || ok != tc.wantOK {
 			t.Errorf("%s: RateLimitReset = %s, %v; want %s, %v", tc.name, d, ok, tc.want, tc.wantOK)
+		}
+	}
+}
+
+// TestRateLimitReset_unixTimeAtAnyNow: a reset given as a Unix time reads
+// as the time left until it, whatever the clock says, sub-second part
+// included; the issue's 499078h came from reading one as seconds.
+func TestRateLimitReset_unixTimeAtAnyNow(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC),
+		time.Date(2026, 12, 7, 9, 30, 0, 999_999_999, time.UTC),
+		time.Date(2038, 1, 19, 3, 14, 0, 0, time.UTC),
+	} {
+		reset := at.Truncate(time.Second).Add(30 * time.Second)
+		h := http.Header{"Ratelimit-Reset": {strconv.FormatInt(reset.Unix(), 10)}}
+		d, ok := ServerDelay(h, at)
+		if want := reset.Sub(at); !ok || d != want {
+			t.Errorf("at %s: ServerDelay = %s, %v; want %s", at, d, ok, want)
 		}
 	}
 }
@@ -169,6 +207,9 @@ func FuzzRateLimitReset(f *testing.F) {
 	f.Add("-1", `"x";r=5;t=1`)
 	f.Add("", `;;;,,,==;r=;t=`)
 	f.Add("5", `"default";r=0;t=9223372036854775807`)
+	f.Add("1748779242", "")
+	f.Add("999999999", "")
+	f.Add("18446744073709551616", "")
 	f.Fuzz(func(t *testing.T, reset, structured string) {
 		h := http.Header{}
 		if reset != "" {
@@ -177,15 +218,39 @@ func FuzzRateLimitReset(f *testing.F) {
 		if structured != "" {
 			h["Ratelimit"] = []string{structured}
 		}
-		d, ok := RateLimitReset(h)
+		d, ok := RateLimitReset(h, now)
 		if d < 0 || d > maxDelay || !ok && d != 0 {
 			t.Fatalf("RateLimitReset(%q, %q) = %s, %v", reset, structured, d, ok)
 		}
 		if ok && reset == "" && structured == "" {
 			t.Fatal("RateLimitReset found a delay in an empty header")
 		}
-		if ok && structured == "" && strings.Trim(strings.TrimSpace(reset), "0123456789") != "" {
+		digitsOnly := strings.TrimSpace(reset) != "" && strings.Trim(strings.TrimSpace(reset), "0123456789") == ""
+		if ok && structured == "" && !digitsOnly {
 			t.Fatalf("RateLimitReset(%q, %q) = %s: RateLimit-Reset is not delay-seconds", reset, structured, d)
+		}
+		// The same value as GitHub's X-RateLimit-Reset, quota spent: read as
+		// RateLimit-Reset is; with quota left, no wait.
+		x := http.Header{"X-Ratelimit-Reset": {reset}, "X-Ratelimit-Remaining": {"0"}}
+		xd, xok := RateLimitReset(x, now)
+		rd, rok := resetDelay(reset, now)
+		if xok != digitsOnly || xok != rok || xd != rd {
+			t.Fatalf("X-RateLimit-Reset %q = %s, %v; resetDelay %s, %v", reset, xd, xok, rd, rok)
+		}
+		if digitsOnly {
+			n, _ := strconv.ParseUint(strings.TrimSpace(reset), 10, 64)
+			switch {
+			case n != 0 && n < epochSeconds && rd != min(time.Duration(n)*time.Second, maxDelay):
+				t.Fatalf("resetDelay(%q) = %s: delay-seconds misread", reset, rd)
+			case n >= epochSeconds && rd > maxDelay:
+				t.Fatalf("resetDelay(%q) = %s: above the cap", reset, rd)
+			case n >= epochSeconds && n <= uint64(now.Unix()) && rd != 0:
+				t.Fatalf("resetDelay(%q) = %s: a Unix time in the past asks for a wait", reset, rd)
+			}
+		}
+		x["X-Ratelimit-Remaining"] = []string{"1"}
+		if xd, xok := RateLimitReset(x, now); xok || xd != 0 {
+			t.Fatalf("X-RateLimit-Reset %q with quota left = %s, %v; want no wait", reset, xd, xok)
 		}
 		h["Retry-After"] = []string{reset}
 		sd, sok := ServerDelay(h, now)
@@ -231,7 +296,7 @@ func TestRequestID_onePassMatchesTheList(t *testing.T) {
 	if got := RequestID(h); got != "rid" {
 		t.Errorf("RequestID = %q, want the first non-empty in list order, \"rid\"", got)
 	}
-	for _, k := range []string{"Retry-After", "Ratelimit-Reset", "Ratelimit"} {
+	for _, k := range []string{"Retry-After", "Ratelimit-Reset", "Ratelimit", "X-Ratelimit-Reset"} {
 		if !hasDelay(http.Header{k: {"1"}}) {
 			t.Errorf("hasDelay misses %s", k)
 		}

@@ -210,18 +210,18 @@ func writeSummary(b *strings.Builder, s stats) {
 		return
 	}
 	fmt.Fprintf(b, "Medians; the full tables, with confidence intervals and benchstat's comparisons, follow.\n\n")
-	fmt.Fprintf(b, "| peer | GET 200 in-memory: time, allocs | GET 200 loopback: time, CPU | PUT 1 KiB loopback: time | GET 500 loopback: time, new conns/req | 8 parallel GETs loopback: CPU per req |\n")
+	fmt.Fprintf(b, "| peer | GET 200 in-memory: time, allocs | GET 200 loopback: time, CPU | PUT 1 KiB loopback: time | GET 500 loopback: time, CPU, new conns/req | 8 parallel GETs loopback: CPU per req |\n")
 	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|\n")
 	val := func(unit, c, tr, peer string) float64 {
 		x, _ := s.get(unit, rowName(c, tr), peer)
 		return x.Center
 	}
 	for _, peer := range t.Cols {
-		fmt.Fprintf(b, "| %s | %s, %.0f | %s, %s | %s | %s, %.3f | %s |\n", peer,
+		fmt.Fprintf(b, "| %s | %s, %.0f | %s, %s | %s | %s, %s, %.3f | %s |\n", peer,
 			fmtNs(val("ns/op", "GET200", "mem", peer)), val("allocs/op", "GET200", "mem", peer),
 			fmtNs(val("ns/op", "GET200", "loopback", peer)), fmtNs(val("cpu-ns/op", "GET200", "loopback", peer)),
 			fmtNs(val("ns/op", "PUT1KiB", "loopback", peer)),
-			fmtNs(val("ns/op", "GET500", "loopback", peer)), val("dials/op", "GET500", "loopback", peer),
+			fmtNs(val("ns/op", "GET500", "loopback", peer)), fmtNs(val("cpu-ns/op", "GET500", "loopback", peer)), val("dials/op", "GET500", "loopback", peer),
 			fmtNs(val("cpu-ns/op", "GETParallel8", "loopback", peer)))
 	}
 }
@@ -354,17 +354,25 @@ func targets(s, cost stats, ins instr, outage []bench.OutageResult) []target {
 		ts = append(ts, t)
 	}
 
-	// 3. The 500 path on loopback.
+	// 3. The 500 path on loopback: one failed attempt per call (retries
+	// off, breakers held closed). Issue 28: a connection whose attempt
+	// failed may be retired, so at most one new connection per failed
+	// attempt; go-retryablehttp, which dials after every failed call,
+	// beside it.
 	if oc, ok := get("cpu-ns/op", "GET500", "loopback", "resilient"); ok {
 		bc, _ := get("cpu-ns/op", "GET500", "loopback", "bare")
 		dials, _ := get("dials/op", "GET500", "loopback", "resilient")
 		_, text := both("GET500", "loopback", "resilient", "bare")
 		pct := 100 * (oc.Center/bc.Center - 1)
-		t := target{What: "GET 500 on loopback: no new connection per failure, ≤ 10% over bare",
-			Measured: fmt.Sprintf("%.3f dials/op; %s%s", dials.Center, text, instrVs("GET500", "loopback", "resilient", "bare"))}
+		measured := fmt.Sprintf("%.3f dials/op; %s%s", dials.Center, text, instrVs("GET500", "loopback", "resilient", "bare"))
+		if rc, ok := get("cpu-ns/op", "GET500", "loopback", "retryablehttp"); ok {
+			rd, _ := get("dials/op", "GET500", "loopback", "retryablehttp")
+			measured += fmt.Sprintf("; go-retryablehttp: %.3f dials/op, CPU %s (%+.0f%% over bare)", rd.Center, fmtNs(rc.Center), 100*(rc.Center/bc.Center-1))
+		}
+		t := target{What: "GET 500 on loopback: at most one new connection per failed attempt, ≤ 10% over bare", Measured: measured}
 		var miss []string
-		if dials.Center >= 0.01 {
-			miss = append(miss, fmt.Sprintf("%.3f new connections per failure", dials.Center))
+		if dials.Center > 1.01 {
+			miss = append(miss, fmt.Sprintf("%.3f new connections per failed attempt", dials.Center))
 		}
 		if pct > 10 {
 			miss = append(miss, fmt.Sprintf("%.0f points over the 10%% (CPU)", pct-10))

@@ -3,9 +3,13 @@
 // and go-retryablehttp, each against its own server with the same fault
 // schedule, and prints a markdown report. From the repository root:
 //
-//	go run ./bench/cmd/scenarios                  # full matrix, about 5 minutes
+//	go run ./bench/cmd/scenarios                  # full matrix and sick backend, about 6 minutes
 //	go run ./bench/cmd/scenarios -short           # phases of 2–3 s, about 2 minutes
 //	go run ./bench/cmd/scenarios -clients plain,resilient -scenarios 5,6 -o out.md -json out.json
+//	go run ./bench/cmd/scenarios -sick only      # one sick backend behind an L4 balancer, about 1–2 minutes
+//
+// After the matrix it runs the sick-backend scenario (scenario.RunSick)
+// with the same clients, unless -sick off.
 //
 // It exits 1 when -strict is set and a target of the issue fails for
 // resilient against plain, 2 on an error, 0 otherwise. A run whose calls
@@ -22,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +67,7 @@ func run() (failed bool, err error) {
 		strict    = flag.Bool("strict", false, "exit 1 when a target of the issue fails")
 		rev       = flag.String("rev", "", "the revision of resilient measured, for the report")
 		redisAddr = flag.String("redis", "", "host:port of the Redis of scenario 13 (default: start redis-server on a free port)")
+		sick      = flag.String("sick", "on", "the sick-backend scenario: on (after the matrix), off, or only")
 	)
 	flag.Parse()
 
@@ -78,6 +84,9 @@ func run() (failed bool, err error) {
 			*o.dst = *o.flag
 		}
 	}
+	if *sick != "on" && *sick != "off" && *sick != "only" {
+		return false, fmt.Errorf("-sick %q: want on, off or only", *sick)
+	}
 	opts := scenario.Options{Timing: t, Seed: *seed}
 	if *clients != "" {
 		cs, err := scenario.SelectClients(strings.Split(*clients, ","))
@@ -85,6 +94,10 @@ func run() (failed bool, err error) {
 			return false, err
 		}
 		opts.Clients = cs
+	}
+	sickOpts := scenario.SickOptions{Timing: scenario.DefaultSickTiming, Clients: opts.Clients}
+	if *short {
+		sickOpts.Timing = scenario.ShortSickTiming
 	}
 	if *scenarios != "" {
 		for _, s := range strings.Split(*scenarios, ",") {
@@ -96,7 +109,7 @@ func run() (failed bool, err error) {
 		}
 	}
 
-	if *redisAddr == "" && (opts.Scenarios == nil || slices.Contains(opts.Scenarios, 13)) {
+	if *redisAddr == "" && *sick != "only" && (opts.Scenarios == nil || slices.Contains(opts.Scenarios, 13)) {
 		r, err := testpeers.StartRedis()
 		if err != nil {
 			return false, fmt.Errorf("scenario 13 needs a Redis (-redis, or redis-server on PATH): %w", err)
@@ -109,9 +122,20 @@ func run() (failed bool, err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	start := time.Now()
-	res, err := scenario.Run(ctx, opts)
-	if err != nil {
-		return false, err
+	res := &scenario.Result{Timing: t, Seed: *seed, GoVersion: runtime.Version(), Procs: runtime.GOMAXPROCS(0)}
+	if *sick != "only" {
+		if res, err = scenario.Run(ctx, opts); err != nil {
+			return false, err
+		}
+	} else {
+		for _, c := range orAll(opts.Clients) {
+			res.Clients = append(res.Clients, scenario.ClientInfo{Name: c.Name, About: c.About})
+		}
+	}
+	if *sick != "off" {
+		if res.Sick, err = scenario.RunSick(ctx, sickOpts); err != nil {
+			return false, err
+		}
 	}
 	fmt.Fprintf(os.Stderr, "scenarios: ran in %v\n", time.Since(start).Round(time.Second))
 	res.Rev = *rev
@@ -145,9 +169,17 @@ func run() (failed bool, err error) {
 		return false, late
 	}
 	if *strict {
-		for _, v := range scenario.Check(res, scenario.IssueLimits) {
+		for _, v := range append(scenario.Check(res, scenario.IssueLimits), scenario.CheckSick(res.Sick, scenario.IssueSickLimits)...) {
 			failed = failed || !v.Pass
 		}
 	}
 	return failed, nil
+}
+
+// orAll returns cs, or every client of the matrix when cs is nil.
+func orAll(cs []scenario.Client) []scenario.Client {
+	if cs == nil {
+		return scenario.Clients()
+	}
+	return cs
 }

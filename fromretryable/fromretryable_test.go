@@ -1,9 +1,9 @@
-package resilient
+package fromretryable_test
 
-// Tests of FromRetryableHTTP with real go-retryablehttp configurations:
-// its defaults, a custom CheckRetry, a custom Backoff, its loggers and
-// hooks, and its inner *http.Client. Waits run on the fake clock, so a
-// test of go-retryablehttp's 1 s, 2 s, 4 s, 8 s waits takes none.
+// Tests of New with real go-retryablehttp configurations: its defaults, a
+// custom CheckRetry, a custom Backoff, its loggers and hooks, and its
+// inner *http.Client. Waits run on a virtual clock (internal/testhook), so
+// a test of go-retryablehttp's 1 s, 2 s, 4 s, 8 s waits takes none.
 
 import (
 	"context"
@@ -21,15 +21,19 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/resilient-http/resilient"
+	"github.com/resilient-http/resilient/fromretryable"
+	"github.com/resilient-http/resilient/internal/testhook"
 )
 
-// fromRetryable returns FromRetryableHTTP(rc, opts...) on a fake clock,
-// closed with the test.
-func fromRetryable(t *testing.T, rc *retryablehttp.Client, opts ...Option) (*http.Client, *fakeClock) {
+// fromRetryable returns fromretryable.New(rc, opts...) on a virtual
+// clock, closed with the test.
+func fromRetryable(t *testing.T, rc *retryablehttp.Client, opts ...resilient.Option) (*http.Client, *testhook.Clock) {
 	t.Helper()
-	fc := newFakeClock()
-	c := FromRetryableHTTP(rc, append([]Option{withClock(fc)}, opts...)...)
-	t.Cleanup(func() { Close(c) })
+	fc := testhook.NewClock()
+	c := fromretryable.New(rc, append([]resilient.Option{testhook.WithClock(fc).(resilient.Option)}, opts...)...)
+	t.Cleanup(func() { resilient.Close(c) })
 	return c, fc
 }
 
@@ -40,20 +44,12 @@ func quietRetryable() *retryablehttp.Client {
 	return rc
 }
 
-// dropConn closes the connection without an answer.
-func dropConn(w http.ResponseWriter) {
-	conn, _, err := w.(http.Hijacker).Hijack()
-	if err == nil {
-		conn.Close()
-	}
-}
-
 // outcomeOf reads what a call returned, for comparison: the status, or
 // the error's type, status and attempts.
 func outcomeOf(t *testing.T, resp *http.Response, err error) string {
 	t.Helper()
-	var se *StatusError
-	var te *TransportError
+	var se *resilient.StatusError
+	var te *resilient.TransportError
 	switch {
 	case errors.As(err, &se):
 		return fmt.Sprintf("*StatusError %d after %d", se.StatusCode, se.Attempts)
@@ -66,10 +62,10 @@ func outcomeOf(t *testing.T, resp *http.Response, err error) string {
 	return resp.Status
 }
 
-// TestFromRetryableHTTP_defaults runs go-retryablehttp's NewClient as it
+// TestNew_defaults runs go-retryablehttp's NewClient as it
 // comes (RetryMax 4, waits 1 s to 30 s, DefaultRetryPolicy, DefaultBackoff)
 // and checks what the server saw, what came back and the waits.
-func TestFromRetryableHTTP_defaults(t *testing.T) {
+func TestNew_defaults(t *testing.T) {
 	s := time.Second
 	cases := []struct {
 		name      string
@@ -99,11 +95,13 @@ func TestFromRetryableHTTP_defaults(t *testing.T) {
 			handle: retryAfterThen(429, "3"), wantHits: 2, want: "200 OK", wantWaits: []time.Duration{3 * s}},
 		{name: "500 Retry-After 3: DefaultBackoff says 1s, the server's ask is kept",
 			handle: retryAfterThen(500, "3"), wantHits: 2, want: "200 OK", wantWaits: []time.Duration{3 * s}},
-		{name: "503 Retry-After 60, above RetryWaitMax 30s: stop at once",
-			handle: retryAfterThen(503, "60"), wantHits: 1, want: "*StatusError 503 after 1"},
+		{name: "503 Retry-After 60, above RetryWaitMax 30s: waited, as go-retryablehttp waits (up to DefaultMaxServerWait)",
+			handle: retryAfterThen(503, "60"), wantHits: 2, want: "200 OK", wantWaits: []time.Duration{time.Minute}},
+		{name: "503 Retry-After 120, above DefaultMaxServerWait: stop at once",
+			handle: retryAfterThen(503, "120"), wantHits: 1, want: "*StatusError 503 after 1"},
 		{name: "505: DefaultRetryPolicy retries it, so resilient does",
 			handle: status(505, ""), wantHits: 5, want: "*StatusError 505 after 5", wantWaits: []time.Duration{s, 2 * s, 4 * s, 8 * s}},
-		{name: "501: not retried, and a *StatusError where go-retryablehttp returns the response",
+		{name: "501: not retried, and a *resilient.StatusError where go-retryablehttp returns the response",
 			handle: status(501, ""), wantHits: 1, want: "*StatusError 501 after 1"},
 		{name: "408: DefaultRetryPolicy does not retry it",
 			handle: status(408, ""), wantHits: 1, want: "408 Request Timeout"},
@@ -129,29 +127,29 @@ func TestFromRetryableHTTP_defaults(t *testing.T) {
 			if got := srv.hits.Load(); got != tc.wantHits {
 				t.Errorf("server saw %d requests, want %d", got, tc.wantHits)
 			}
-			if got := fc.waits(); !slices.Equal(got, tc.wantWaits) {
+			if got := fc.Waits(); !slices.Equal(got, tc.wantWaits) {
 				t.Errorf("waits %v, want %v", got, tc.wantWaits)
 			}
 		})
 	}
 }
 
-// TestFromRetryableHTTP_retryAfterAboveRetryWaitMax: the error says what
-// the server asked and why retrying stopped.
-func TestFromRetryableHTTP_retryAfterAboveRetryWaitMax(t *testing.T) {
-	srv := newServer(t, retryAfterThen(503, "60"))
+// TestNew_retryAfterAboveTheServerCap: the error says what the server
+// asked and why retrying stopped.
+func TestNew_retryAfterAboveTheServerCap(t *testing.T) {
+	srv := newServer(t, retryAfterThen(503, "120"))
 	c, _ := fromRetryable(t, quietRetryable())
 	_, err := c.Get(srv.URL)
-	var se *StatusError
-	if !errors.As(err, &se) || se.RetryAfter != time.Minute || !errors.Is(err, ErrRetryAfterTooLong) {
-		t.Fatalf("got %v, want a *StatusError with RetryAfter 1m and Stop ErrRetryAfterTooLong", err)
+	var se *resilient.StatusError
+	if !errors.As(err, &se) || se.RetryAfter != 2*time.Minute || !errors.Is(err, resilient.ErrRetryAfterTooLong) {
+		t.Fatalf("got %v, want a *resilient.StatusError with RetryAfter 2m and Stop resilient.ErrRetryAfterTooLong", err)
 	}
 }
 
-// TestFromRetryableHTTP_checkRetry: a CheckRetry of the user's decides
+// TestNew_checkRetry: a CheckRetry of the user's decides
 // which outcomes are worth another attempt; whether one is made stays
 // resilient's.
-func TestFromRetryableHTTP_checkRetry(t *testing.T) {
+func TestNew_checkRetry(t *testing.T) {
 	errUnauthorized := errors.New("token expired")
 	on409 := func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		if resp != nil && resp.StatusCode == http.StatusConflict {
@@ -174,12 +172,12 @@ func TestFromRetryableHTTP_checkRetry(t *testing.T) {
 			handle: status(409, ""), wantHits: 5, want: "409 Conflict"},
 		{name: "POST 409 without Idempotency-Key: sent once", check: on409, method: "POST",
 			handle: failThen(2, 409), wantHits: 1, want: "409 Conflict"},
-		{name: "POST 409 with Policy.Idempotent: retried", check: on409, method: "POST",
+		{name: "POST 409 with resilient.Policy.Idempotent: retried", check: on409, method: "POST",
 			ctx: func(ctx context.Context) context.Context {
-				return ContextWithPolicy(ctx, Policy{Idempotent: true})
+				return resilient.ContextWithPolicy(ctx, resilient.Policy{Idempotent: true})
 			},
 			handle: failThen(2, 409), wantHits: 3, want: "200 OK"},
-		{name: "false on 503: not retried, still a *StatusError",
+		{name: "false on 503: not retried, still a *resilient.StatusError",
 			check:  func(context.Context, *http.Response, error) (bool, error) { return false, nil },
 			handle: status(503, ""), wantHits: 1, want: "*StatusError 503 after 1"},
 		{name: "true and an error: retried, the error dropped",
@@ -187,7 +185,7 @@ func TestFromRetryableHTTP_checkRetry(t *testing.T) {
 				return retryablehttp.ErrorPropagatedRetryPolicy(context.Background(), resp, err)
 			},
 			handle: failThen(1, 503), wantHits: 2, want: "200 OK"},
-		{name: "false and an error on a 401: a *StatusError for the 401",
+		{name: "false and an error on a 401: a *resilient.StatusError for the 401",
 			check: func(_ context.Context, resp *http.Response, _ error) (bool, error) {
 				if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 					return false, errUnauthorized
@@ -218,12 +216,12 @@ func TestFromRetryableHTTP_checkRetry(t *testing.T) {
 	}
 }
 
-// TestFromRetryableHTTP_checkRetryError: a CheckRetry that returns false
+// TestNew_checkRetryError: a CheckRetry that returns false
 // and an error ends the call with an error that errors.Is finds, with the
 // response's status and whole body, even a 200's the hook read; and it
 // receives the request's context and, after a network failure, a
 // *url.Error as from an *http.Client.
-func TestFromRetryableHTTP_checkRetryError(t *testing.T) {
+func TestNew_checkRetryError(t *testing.T) {
 	errInBody := errors.New("error in a 200's body")
 	type key struct{}
 	srv := newServer(t, status(200, `{"error":"quota"}`))
@@ -242,16 +240,16 @@ func TestFromRetryableHTTP_checkRetryError(t *testing.T) {
 	c, _ := fromRetryable(t, rc)
 	req := must[*http.Request](t)(http.NewRequestWithContext(context.WithValue(context.Background(), key{}, "v"), "GET", srv.URL, nil))
 	_, err := c.Do(req)
-	var se *StatusError
+	var se *resilient.StatusError
 	if !errors.As(err, &se) || se.StatusCode != 200 || string(se.Body) != `{"error":"quota"}` || !errors.Is(err, errInBody) {
-		t.Fatalf("got %v, want a *StatusError 200 with the whole body, matching the CheckRetry's error", err)
+		t.Fatalf("got %v, want a *resilient.StatusError 200 with the whole body, matching the CheckRetry's error", err)
 	}
 	if sawValue != "v" {
 		t.Errorf("CheckRetry's context had %v, want the request's value", sawValue)
 	}
 
 	// A network failure: the hook sees a *url.Error, and its error stops
-	// the call inside a *TransportError.
+	// the call inside a *resilient.TransportError.
 	errNoConn := errors.New("no connection, no retry")
 	dropping := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) { dropConn(w) })
 	var op string
@@ -264,18 +262,18 @@ func TestFromRetryableHTTP_checkRetryError(t *testing.T) {
 	}
 	c, _ = fromRetryable(t, rc)
 	_, err = c.Get(dropping.URL)
-	var te *TransportError
+	var te *resilient.TransportError
 	if !errors.As(err, &te) || te.Attempts != 1 || !errors.Is(err, errNoConn) {
-		t.Fatalf("got %v, want a *TransportError after 1 attempt matching the CheckRetry's error", err)
+		t.Fatalf("got %v, want a *resilient.TransportError after 1 attempt matching the CheckRetry's error", err)
 	}
 	if op != "Get" {
 		t.Errorf("CheckRetry's error had Op %q, want a *url.Error with Op Get", op)
 	}
 }
 
-// TestFromRetryableHTTP_backoff: a Backoff of the user's gives the waits,
+// TestNew_backoff: a Backoff of the user's gives the waits,
 // receives rc's RetryWaitMin and RetryWaitMax and the failed response.
-func TestFromRetryableHTTP_backoff(t *testing.T) {
+func TestNew_backoff(t *testing.T) {
 	srv := newServer(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
 		switch n {
 		case 1:
@@ -303,7 +301,7 @@ func TestFromRetryableHTTP_backoff(t *testing.T) {
 		t.Fatalf("got %s after %d requests, want 200 OK after 4", got, srv.hits.Load())
 	}
 	wantWaits := []time.Duration{7 * time.Second, 14 * time.Second, 21 * time.Second}
-	if got := fc.waits(); !slices.Equal(got, wantWaits) {
+	if got := fc.Waits(); !slices.Equal(got, wantWaits) {
 		t.Errorf("waits %v, want what Backoff returned: %v", got, wantWaits)
 	}
 	want := []string{"0 no response 2s-20s", "1 503 Service Unavailable 2s-20s", "2 503 Service Unavailable 2s-20s"}
@@ -312,24 +310,22 @@ func TestFromRetryableHTTP_backoff(t *testing.T) {
 	}
 }
 
-// TestFromRetryableHTTP_backoffBounded: a Backoff's wait is still bounded
+// TestNew_backoffBounded: a Backoff's wait is still bounded
 // by the context's deadline and the retry budget; a Retry-After above
 // RetryWaitMax stops whatever Backoff says.
-func TestFromRetryableHTTP_backoffBounded(t *testing.T) {
+func TestNew_backoffBounded(t *testing.T) {
 	t.Run("a wait past the deadline is not made", func(t *testing.T) {
 		srv := newServer(t, status(503, ""))
 		rc := quietRetryable()
 		rc.Backoff = func(time.Duration, time.Duration, int, *http.Response) time.Duration { return time.Hour }
 		c, fc := fromRetryable(t, rc)
-		fc.mu.Lock()
-		fc.now = time.Now() // the context's deadline is on the wall clock
-		fc.mu.Unlock()
+		fc.Set(time.Now()) // the context's deadline is on the wall clock
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		req := must[*http.Request](t)(http.NewRequestWithContext(ctx, "GET", srv.URL, nil))
 		_, err := c.Do(req)
-		if !errors.Is(err, ErrDeadline) || srv.hits.Load() != 1 || len(fc.waits()) != 0 {
-			t.Fatalf("got %v after %d requests and waits %v; want ErrDeadline after 1, no wait", err, srv.hits.Load(), fc.waits())
+		if !errors.Is(err, resilient.ErrDeadline) || srv.hits.Load() != 1 || len(fc.Waits()) != 0 {
+			t.Fatalf("got %v after %d requests and waits %v; want resilient.ErrDeadline after 1, no wait", err, srv.hits.Load(), fc.Waits())
 		}
 	})
 	t.Run("the retry budget still applies", func(t *testing.T) {
@@ -341,8 +337,8 @@ func TestFromRetryableHTTP_backoffBounded(t *testing.T) {
 		_, err := c.Get(srv.URL)
 		// DefaultRetry's budget on a throttling host: 3 retries per second
 		// for a quiet client.
-		if !errors.Is(err, ErrRetryBudgetExhausted) || srv.hits.Load() != 4 {
-			t.Fatalf("got %v after %d requests, want ErrRetryBudgetExhausted after 4", err, srv.hits.Load())
+		if !errors.Is(err, resilient.ErrRetryBudgetExhausted) || srv.hits.Load() != 4 {
+			t.Fatalf("got %v after %d requests, want resilient.ErrRetryBudgetExhausted after 4", err, srv.hits.Load())
 		}
 	})
 	t.Run("Retry-After above RetryWaitMax stops", func(t *testing.T) {
@@ -351,8 +347,8 @@ func TestFromRetryableHTTP_backoffBounded(t *testing.T) {
 		rc.Backoff = func(time.Duration, time.Duration, int, *http.Response) time.Duration { return time.Millisecond }
 		c, _ := fromRetryable(t, rc)
 		_, err := c.Get(srv.URL)
-		if !errors.Is(err, ErrRetryAfterTooLong) || srv.hits.Load() != 1 {
-			t.Fatalf("got %v after %d requests, want ErrRetryAfterTooLong after 1", err, srv.hits.Load())
+		if !errors.Is(err, resilient.ErrRetryAfterTooLong) || srv.hits.Load() != 1 {
+			t.Fatalf("got %v after %d requests, want resilient.ErrRetryAfterTooLong after 1", err, srv.hits.Load())
 		}
 	})
 }
@@ -398,10 +394,10 @@ func (p *printfLogger) all() []string {
 	return slices.Clone(p.lines)
 }
 
-// TestFromRetryableHTTP_leveledLogger: resilient's log lines reach a
+// TestNew_leveledLogger: resilient's log lines reach a
 // LeveledLogger at their levels, with their attributes as key-value
 // pairs, and the log hooks receive it as go-retryablehttp gives it.
-func TestFromRetryableHTTP_leveledLogger(t *testing.T) {
+func TestNew_leveledLogger(t *testing.T) {
 	srv := newServer(t, status(503, "down"))
 	l := &leveled{}
 	rc := quietRetryable()
@@ -415,18 +411,18 @@ func TestFromRetryableHTTP_leveledLogger(t *testing.T) {
 	u := srv.URL + "/orders?token=REDACTED"
 	want := []string{
 		"INFO attempt 0 of GET []",
-		fmt.Sprintf(`DEBUG resilient: retrying [method GET url %s attempt 2 wait 1s reason 503 Service Unavailable trace_id ]`, u),
+		fmt.Sprintf(`DEBUG resilient: retrying [method GET url %s attempt 2 wait 1s reason 503 Service Unavailable]`, u),
 		"INFO attempt 1 of GET []",
-		fmt.Sprintf(`WARN resilient: request failed [method GET url %s status 503 attempts 2 error resilient: 503 Service Unavailable after 2 attempts: down trace_id ]`, u),
+		fmt.Sprintf(`WARN resilient: request failed [method GET url %s status 503 attempts 2 error resilient: 503 Service Unavailable after 2 attempts in 1s: down]`, u),
 	}
 	if got := l.all(); !slices.Equal(got, want) {
 		t.Errorf("logged\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
-// TestFromRetryableHTTP_printfLogger: a Logger gets one line per record,
+// TestNew_printfLogger: a Logger gets one line per record,
 // prefixed as go-retryablehttp prefixes its own.
-func TestFromRetryableHTTP_printfLogger(t *testing.T) {
+func TestNew_printfLogger(t *testing.T) {
 	srv := newServer(t, failThen(1, 503))
 	l := &printfLogger{}
 	rc := quietRetryable()
@@ -436,29 +432,28 @@ func TestFromRetryableHTTP_printfLogger(t *testing.T) {
 	if got := outcomeOf(t, resp, err); got != "200 OK" {
 		t.Fatalf("got %s, want 200 OK", got)
 	}
-	want := []string{`[DEBUG] resilient: retrying method=GET url=` + srv.URL + ` attempt=2 wait=1s reason="503 Service Unavailable" trace_id=""`}
+	want := []string{`[DEBUG] resilient: retrying method=GET url=` + srv.URL + ` attempt=2 wait=1s reason="503 Service Unavailable"`}
 	if got := l.all(); !slices.Equal(got, want) {
 		t.Errorf("logged %q, want %q", got, want)
 	}
 }
 
-// TestFromRetryableHTTP_invalidLogger: a Logger of another type fails
-// every request with ErrInvalidOption, before sending, where
-// go-retryablehttp panics.
-func TestFromRetryableHTTP_invalidLogger(t *testing.T) {
-	srv := newServer(t, status(200, "ok"))
+// TestNew_invalidLogger: a Logger of another type makes New panic with
+// resilient.ErrInvalidOption, before any request, where go-retryablehttp
+// panics at its first log line.
+func TestNew_invalidLogger(t *testing.T) {
 	rc := quietRetryable()
 	rc.Logger = "stderr"
-	c, _ := fromRetryable(t, rc)
-	if _, err := c.Get(srv.URL); !errors.Is(err, ErrInvalidOption) || srv.hits.Load() != 0 {
-		t.Fatalf("got %v after %d requests, want ErrInvalidOption before any", err, srv.hits.Load())
+	v := recoverFrom(func() { fromretryable.New(rc) })
+	if err, ok := v.(error); !ok || !errors.Is(err, resilient.ErrInvalidOption) || !strings.Contains(err.Error(), "Logger is a string") {
+		t.Fatalf("New panicked with %v, want resilient.ErrInvalidOption naming the Logger", v)
 	}
 }
 
-// TestFromRetryableHTTP_hooks: RequestLogHook, ResponseLogHook and
+// TestNew_hooks: RequestLogHook, ResponseLogHook and
 // PrepareRetry run where go-retryablehttp runs them, and never change the
 // caller's request.
-func TestFromRetryableHTTP_hooks(t *testing.T) {
+func TestNew_hooks(t *testing.T) {
 	srv := newServer(t, failThen(2, 503))
 	rc := quietRetryable()
 	var log []string
@@ -504,18 +499,18 @@ func TestFromRetryableHTTP_hooks(t *testing.T) {
 	}
 }
 
-// TestFromRetryableHTTP_prepareRetryError: a PrepareRetry that fails ends
+// TestNew_prepareRetryError: a PrepareRetry that fails ends
 // the call before the retry is sent, with its error.
-func TestFromRetryableHTTP_prepareRetryError(t *testing.T) {
+func TestNew_prepareRetryError(t *testing.T) {
 	srv := newServer(t, status(503, ""))
 	errSign := errors.New("signing key unavailable")
 	rc := quietRetryable()
 	rc.PrepareRetry = func(*http.Request) error { return errSign }
 	c, _ := fromRetryable(t, rc)
 	_, err := c.Get(srv.URL)
-	var te *TransportError
+	var te *resilient.TransportError
 	if !errors.As(err, &te) || te.Attempts != 1 || !errors.Is(err, errSign) || srv.hits.Load() != 1 {
-		t.Fatalf("got %v after %d requests, want a *TransportError after 1 attempt matching PrepareRetry's error", err, srv.hits.Load())
+		t.Fatalf("got %v after %d requests, want a *resilient.TransportError after 1 attempt matching PrepareRetry's error", err, srv.hits.Load())
 	}
 }
 
@@ -529,10 +524,10 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return h.base.RoundTrip(r)
 }
 
-// TestFromRetryableHTTP_httpClient: the inner *http.Client's Transport
+// TestNew_httpClient: the inner *http.Client's Transport
 // sends every attempt; its CheckRedirect and Jar are the returned
 // client's; its Timeout bounds each attempt.
-func TestFromRetryableHTTP_httpClient(t *testing.T) {
+func TestNew_httpClient(t *testing.T) {
 	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/login":
@@ -565,16 +560,17 @@ func TestFromRetryableHTTP_httpClient(t *testing.T) {
 
 	rc.HTTPClient.Timeout = 20 * time.Millisecond
 	rc.RetryMax = 0
-	c, _ = fromRetryable(t, rc, withClock(realClock{})) // the attempt timeout runs on the clock
+	c = fromretryable.New(rc) // the attempt timeout runs on the clock: the real one
+	t.Cleanup(func() { resilient.Close(c) })
 	_, err = c.Get(srv.URL + "/hang")
-	if !errors.Is(err, ErrAttemptTimeout) {
-		t.Errorf("got %v, want ErrAttemptTimeout: the inner client's Timeout bounds each attempt", err)
+	if !errors.Is(err, resilient.ErrAttemptTimeout) {
+		t.Errorf("got %v, want resilient.ErrAttemptTimeout: the inner client's Timeout bounds each attempt", err)
 	}
 }
 
-// TestFromRetryableHTTP_errorHandler: PassthroughErrorHandler gives the
+// TestNew_errorHandler: PassthroughErrorHandler gives the
 // last 5xx back as a response; another ErrorHandler is not called.
-func TestFromRetryableHTTP_errorHandler(t *testing.T) {
+func TestNew_errorHandler(t *testing.T) {
 	srv := newServer(t, status(503, "down"))
 	rc := quietRetryable()
 	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
@@ -591,36 +587,36 @@ func TestFromRetryableHTTP_errorHandler(t *testing.T) {
 	}
 	c, _ = fromRetryable(t, rc)
 	_, err = c.Get(srv.URL)
-	var se *StatusError
+	var se *resilient.StatusError
 	if !errors.As(err, &se) || called {
-		t.Errorf("custom ErrorHandler: got %v, called %v; want a *StatusError, the handler not called", err, called)
+		t.Errorf("custom ErrorHandler: got %v, called %v; want a *resilient.StatusError, the handler not called", err, called)
 	}
 }
 
-// TestFromRetryableHTTP_optionsOverride: options after rc override it,
+// TestNew_optionsOverride: options after rc override it,
 // and the breaker applies as to any client.
-func TestFromRetryableHTTP_optionsOverride(t *testing.T) {
+func TestNew_optionsOverride(t *testing.T) {
 	srv := newServer(t, status(503, ""))
-	c, _ := fromRetryable(t, quietRetryable(), WithRetry(Retry{Max: 1}))
+	c, _ := fromRetryable(t, quietRetryable(), resilient.WithRetry(resilient.Retry{Max: 1}))
 	c.Get(srv.URL)
 	if got := srv.hits.Load(); got != 2 {
-		t.Errorf("WithRetry(Retry{Max: 1}) after rc: server saw %d requests, want 2", got)
+		t.Errorf("resilient.WithRetry(resilient.Retry{Max: 1}) after rc: server saw %d requests, want 2", got)
 	}
 
 	other := newServer(t, status(503, ""))
 	rc := quietRetryable()
 	rc.RetryMax = 0
-	c, _ = fromRetryable(t, rc, WithBreaker(Breaker{ConsecutiveFailures: 3, ProbeInterval: time.Minute}))
+	c, _ = fromRetryable(t, rc, resilient.WithBreaker(resilient.Breaker{ConsecutiveFailures: 3, ProbeInterval: time.Minute}))
 	for range 3 {
 		c.Get(other.URL)
 	}
-	if _, err := c.Get(other.URL); !errors.Is(err, ErrCircuitOpen) || other.hits.Load() != 3 {
-		t.Errorf("got %v after %d requests, want ErrCircuitOpen after 3", err, other.hits.Load())
+	if _, err := c.Get(other.URL); !errors.Is(err, resilient.ErrCircuitOpen) || other.hits.Load() != 3 {
+		t.Errorf("got %v after %d requests, want resilient.ErrCircuitOpen after 3", err, other.hits.Load())
 	}
 }
 
-// TestFromRetryableHTTP_nil: a nil rc is New's configuration.
-func TestFromRetryableHTTP_nil(t *testing.T) {
+// TestNew_nil: a nil rc is New's configuration.
+func TestNew_nil(t *testing.T) {
 	srv := newServer(t, failThen(1, 503))
 	c, _ := fromRetryable(t, nil)
 	resp, err := c.Get(srv.URL)
@@ -629,30 +625,10 @@ func TestFromRetryableHTTP_nil(t *testing.T) {
 	}
 }
 
-// retryAfterThen answers the first request with code and Retry-After:
-// after, then 200 "ok".
-func retryAfterThen(code int, after string) func(int64, http.ResponseWriter, *http.Request) {
-	return func(n int64, w http.ResponseWriter, _ *http.Request) {
-		if n == 1 {
-			w.Header().Set("Retry-After", after)
-			w.WriteHeader(code)
-			return
-		}
-		io.WriteString(w, "ok")
-	}
-}
-
-func cmpOr(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
-}
-
-// TestFromRetryableHTTP_hedgedLogHooks: with WithHedging, each attempt of
+// TestNew_hedgedLogHooks: with resilient.WithHedging, each attempt of
 // a hedged group runs the log hooks with its own number, from its own
 // goroutine, without a race on the call.
-func TestFromRetryableHTTP_hedgedLogHooks(t *testing.T) {
+func TestNew_hedgedLogHooks(t *testing.T) {
 	hedged := make(chan struct{})
 	srv := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
 		if n == 1 {
@@ -675,8 +651,8 @@ func TestFromRetryableHTTP_hedgedLogHooks(t *testing.T) {
 		numbers = append(numbers, n)
 		mu.Unlock()
 	}
-	c := FromRetryableHTTP(rc, WithHedging(Hedging{Delay: time.Millisecond}))
-	t.Cleanup(func() { Close(c) })
+	c := fromretryable.New(rc, resilient.WithHedging(resilient.Hedging{Delay: time.Millisecond}))
+	t.Cleanup(func() { resilient.Close(c) })
 	resp, err := c.Get(srv.URL)
 	if got := outcomeOf(t, resp, err); got != "200 OK" || srv.hits.Load() != 2 {
 		t.Fatalf("got %s after %d requests, want the hedge's 200 OK after 2", got, srv.hits.Load())
@@ -686,5 +662,43 @@ func TestFromRetryableHTTP_hedgedLogHooks(t *testing.T) {
 	slices.Sort(numbers)
 	if !slices.Equal(numbers, []int{0, 1}) {
 		t.Errorf("RequestLogHook numbers %v, want [0 1]", numbers)
+	}
+}
+
+// closeCounter is a caller's transport that counts CloseIdleConnections.
+type closeCounter struct {
+	http.RoundTripper
+	mu     sync.Mutex
+	closed int
+}
+
+func (c *closeCounter) CloseIdleConnections() {
+	c.mu.Lock()
+	c.closed++
+	c.mu.Unlock()
+}
+
+// TestNew_closeReachesTheInnerTransport: with a Jar or a RequestLogHook,
+// which sit between resilient and the inner client's Transport,
+// resilient.Close still closes that transport's idle connections.
+func TestNew_closeReachesTheInnerTransport(t *testing.T) {
+	for _, name := range []string{"Jar", "RequestLogHook"} {
+		t.Run(name, func(t *testing.T) {
+			base := &closeCounter{RoundTripper: http.DefaultTransport}
+			rc := quietRetryable()
+			rc.HTTPClient = &http.Client{Transport: base}
+			if name == "Jar" {
+				rc.HTTPClient.Jar, _ = cookiejar.New(nil)
+			} else {
+				rc.RequestLogHook = func(retryablehttp.Logger, *http.Request, int) {}
+			}
+			c := fromretryable.New(rc)
+			resilient.Close(c)
+			base.mu.Lock()
+			defer base.mu.Unlock()
+			if base.closed != 1 {
+				t.Errorf("the inner transport's idle connections closed %d times, want 1", base.closed)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package resilient_test
+package fromretryable_test
 
 import (
 	"context"
@@ -13,13 +13,14 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/resilient-http/resilient"
+	"github.com/resilient-http/resilient/fromretryable"
 )
 
 // A go-retryablehttp client, configured as a program already has it,
 // becomes a resilient *http.Client in one line: its RetryMax, waits and
 // CheckRetry (here: also retry a 409) are kept, and a final failure comes
 // back as a *StatusError.
-func ExampleFromRetryableHTTP() {
+func ExampleNew() {
 	var orders atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -46,7 +47,7 @@ func ExampleFromRetryableHTTP() {
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	}
 
-	client := resilient.FromRetryableHTTP(rc) // was: client := rc.StandardClient()
+	client := fromretryable.New(rc) // was: client := rc.StandardClient()
 	defer resilient.Close(client)
 
 	resp, err := client.Get(srv.URL + "/orders/42")
