@@ -33,11 +33,14 @@
 //     that ended after healing;
 //   - full traffic: cut the healed phase into 100 ms buckets from the
 //     instant of healing, leaving out a last partial bucket. A bucket is
-//     full when no call started in it was refused locally and the server
-//     received, during it, at least 90% as many requests as calls were
-//     started in it. Full traffic is reached at the start of the first
-//     bucket from which every bucket to the end of the phase is full;
-//     never (-1) when the last bucket is not;
+//     full when no call started in it was refused locally and at least 90%
+//     of them reached the server (their first request did) within 50 ms
+//     of their start. Calls are counted where they started, not where
+//     they were scheduled to, and given 50 ms, so that neither a load
+//     generator that fell behind nor a machine that stalled requests for a
+//     moment counts as a client holding calls back. Full traffic is reached
+//     at the start of the first bucket from which every bucket to the end
+//     of the phase is full; never (-1) when the last bucket is not;
 //   - calls lost to the client's own state: calls started in the phase that
 //     were refused locally, or failed while plain's call of the same index
 //     succeeded.

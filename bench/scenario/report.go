@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
-// Markdown writes r as a markdown report: the settings, the verdicts of l
-// (and of IssueSickLimits for the sick-backend scenario), the whole-run
-// and outage summaries, then one table per scenario.
+// Markdown writes r as a markdown report: the settings, whether the load
+// generator held its schedule (DefaultSchedule), the verdicts of l (and of
+// IssueSickLimits for the sick-backend scenario), the whole-run and outage
+// summaries, then one table per scenario.
 func Markdown(w io.Writer, r *Result, l Limits) error {
 	b := bufio.NewWriter(w)
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
@@ -30,9 +32,10 @@ func Markdown(w io.Writer, r *Result, l Limits) error {
 		"**refused** = calls whose error is the client's own breaker-open error; **p50, p99** = latency of all the phase's calls. " +
 		"Healed phases only: **first ok** = healing to the end of the first successful call; " +
 		"**full traffic** = healing to the start of the first 100 ms bucket from which on no call is refused locally and the server " +
-		"receives ≥ 90%% of the calls started in each bucket; **lost** = calls started after healing that were refused " +
+		"receives ≥ 90%% of the calls started in each bucket within 50 ms of their start; **lost** = calls started after healing that were refused " +
 		"locally, or failed while plain's call of the same index succeeded.\n\n")
 
+	writeSchedule(p, r, DefaultSchedule)
 	writeVerdicts(p, append(Check(r, l), CheckSick(r.Sick, IssueSickLimits)...), l)
 	writeTotals(p, r)
 	writeSummary(p, r)
@@ -45,6 +48,31 @@ func Markdown(w io.Writer, r *Result, l Limits) error {
 }
 
 type printf func(format string, a ...any)
+
+// writeSchedule says how late the calls started behind their schedule,
+// and whether that was within b: if not, the run is not a measurement.
+// The sick-backend scenario's closed loops have no schedule.
+func writeSchedule(p printf, r *Result, b ScheduleBound) {
+	if len(r.Scenarios) == 0 {
+		return
+	}
+	if late := r.lateScenarios(b); late != nil {
+		p("**Could not hold the schedule on this machine: not a measurement.** %s. "+
+			"The verdicts below judge the machine as much as the clients.\n\n", strings.Join(late, "; "))
+		return
+	}
+	var p99, most ScenarioResult
+	for _, sc := range r.Scenarios {
+		if sc.LagP99 >= p99.LagP99 {
+			p99 = sc
+		}
+		if sc.LagMax >= most.LagMax {
+			most = sc
+		}
+	}
+	p("Schedule held: calls started behind it by at most %s at the 99th percentile (scenario %d) and %s at most (scenario %d), "+
+		"within the bound of %s and %s.\n\n", fmtDur(p99.LagP99), p99.ID, fmtDur(most.LagMax), most.ID, fmtDur(b.P99), fmtDur(b.Max))
+}
 
 func writeVerdicts(p printf, vs []Verdict, l Limits) {
 	p("## Targets: %s against %s\n\n", l.Subject, l.Baseline)

@@ -91,10 +91,9 @@ type ClientPhase struct {
 	// FullTraffic is the time from healing to full traffic: the start of
 	// the first 100 ms bucket b (buckets are counted from the instant of
 	// healing; the phase's last, partial bucket is left out) such that in
-	// b and in every bucket after it, no call started in the bucket was
-	// refused locally and the server received at least 90% as many
-	// requests as calls started in the bucket. -1 if the last whole bucket
-	// fails that.
+	// b and in every bucket after it, no call that started in the bucket
+	// was refused locally, and at least 90% of them reached the server
+	// within 50 ms of their start. -1 if the last whole bucket fails that.
 	FullTraffic time.Duration
 	// Recovery is the time from healing to the start of the first
 	// 250 ms bucket (counted from the instant of healing; a last partial

@@ -37,10 +37,12 @@ type callRecord struct {
 }
 
 // clientRun is what one client did in one scenario: its calls, by index,
-// and its server's request arrivals.
+// and its server's request arrivals, all of them and, by call index, the
+// first request's (-1: none).
 type clientRun struct {
 	calls    []callRecord
 	arrivals []time.Duration
+	firsts   []time.Duration
 	work     []workRecord // the capacity-bound server's, sorted by end
 }
 
@@ -170,6 +172,7 @@ func runScenario(ctx context.Context, sc Scenario, o Options) *scenarioRun {
 		l.caller.Close()
 		l.close()
 		run.clients[k].arrivals = l.srv.Arrivals()
+		run.clients[k].firsts = l.srv.Firsts()
 		run.clients[k].work = l.srv.Work()
 	}
 	return run

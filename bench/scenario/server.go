@@ -41,11 +41,15 @@ type server struct {
 
 	mu       sync.Mutex
 	arrivals []time.Duration // since t0
+	firsts   []time.Duration // per call index: when its first request arrived, since t0; -1 until it has
 }
 
 func newServer(sc Scenario, seed uint64, t0 time.Time, rate float64, calls int) *server {
 	s := &server{sc: sc, seed: seed, t0: t0, rate: rate,
-		attempts: make([]atomic.Int32, calls)}
+		attempts: make([]atomic.Int32, calls), firsts: make([]time.Duration, calls)}
+	for i := range s.firsts {
+		s.firsts[i] = -1
+	}
 	var end time.Duration
 	for _, p := range sc.Phases {
 		end += p.Duration
@@ -110,6 +114,14 @@ func (s *server) Arrivals() []time.Duration {
 	return a
 }
 
+// Firsts returns, per call index, when the call's first request arrived,
+// since t0, or -1 if none did.
+func (s *server) Firsts() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.firsts)
+}
+
 // at is the instant on the scenario clock at which a request is judged: its
 // arrival, except for a call's first request that arrives within crnSkew of
 // the call's scheduled instant, which is judged at that instant. So every
@@ -148,10 +160,13 @@ func (s *server) pick(r *http.Request) chaos.Fault {
 	if err != nil || index < 0 || index >= len(s.attempts) {
 		return chaos.Fault{Status: http.StatusBadRequest, Body: "missing or bad " + CallHeader + "\n"}
 	}
+	attempt := int(s.attempts[index].Add(1))
 	s.mu.Lock()
 	s.arrivals = append(s.arrivals, arrived)
+	if attempt == 1 {
+		s.firsts[index] = arrived
+	}
 	s.mu.Unlock()
-	attempt := int(s.attempts[index].Add(1))
 	t := s.at(index, attempt, arrived)
 	i, since := s.phaseAt(t)
 	a := s.sc.Phases[i].Fault.decide(Draw(s.seed, s.sc.ID, index, attempt), since)

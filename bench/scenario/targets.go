@@ -76,21 +76,52 @@ var IssueLimits = Limits{
 	PeerMargin: 3, PeerKinds: []Kind{Status, Reset, Flap, Overload}, P99: 700 * time.Millisecond, Recovery: 2 * time.Second, StormPerCall: 1.3, CostlyMargin: 0,
 }
 
-// TestLimits are IssueLimits with margins for short phases on a noisy
-// machine under the race detector: 3 pp instead of 1 pp of success, 8%
-// instead of 5% of plain's load in the outage, 500 ms to the first
-// success and 2 s to full traffic instead of 250 ms and 1 s, 40 calls
-// lost after healing at 100 calls/s instead of 25 (the wait for the next
-// probe is jittered up to 300 ms, and ramp-up costs about 12 calls at
-// 200 calls/s: a run's worst case, not its average); 1 s instead of
-// 700 ms of p99 (the race detector); 1 pp of goodput below plain in the
-// costly overload. Against go-retryablehttp, 25 pp instead of 3: in 2 s
-// phases its 1–2 s backoffs carry a call's retries into the next, healthier
-// phase, which counts them for the faulty one (at 90% 503s it gets 60% in
-// 2 s phases, 26% in 10 s ones, where resilient gets 40–48% and 35%); the
-// full matrix (IssueLimits) judges 3 pp. 25 pp still fails a budget that
-// refuses most retries of random 503s, as the fixed 10% one did (11% at
-// 90% 503s).
+// TestLimits are IssueLimits with margins for the short matrix (phases of
+// 2–6 s, 200 calls/s), each as wide as measured (issue 27): 35 runs of the
+// short matrix without -race, seeds 1–8, on a 2-core machine that four
+// other sessions were building and testing on at the same time (load
+// average 4–6), a realistic load; counted only in the scenarios that held
+// their schedule (DefaultSchedule: 3 to 23 runs per scenario). Worst
+// (median) of each quantity, and the margin it gives:
+//
+//   - success below plain's: worst 1.0 pp (median 0, 368 phases). 3 pp
+//     instead of 1: the issue's 1 pp has no room left at the worst, and a
+//     2 s phase has 400 calls, 0.25 pp each.
+//   - the outage: 4.9–5.75% of plain's requests (11 runs). 8% instead of
+//     5%: resilient spends a fixed number of requests to notice an
+//     outage, which the 6 s outage weighs more than the full matrix's.
+//   - first success after healing: worst 239 ms after the slow phase, 226
+//     ms after the outage (the wait for the breaker's next probe, jittered
+//     up to 300 ms), ≤ 18 ms elsewhere. 500 ms instead of 250.
+//   - calls lost to own state after healing: worst 61 at 200 calls/s after
+//     the slow phase, 58 after the outage, none elsewhere (the wait for the
+//     next probe, and ramp-up's 12 or so calls). 40 at 100 calls/s (80 at
+//     200) instead of 25.
+//   - full traffic: worst 500 ms (300–500 ms after the outage and the slow
+//     phase, 0 elsewhere; 40 healed phases), and plain's 0 in every one.
+//     The issue's 1 s, no margin. It was 2 s while full traffic counted a
+//     bucket's requests against the calls scheduled in it: a request that a
+//     loaded machine stalled for 15 ms then put off plain's own full
+//     traffic by up to 1.9 s.
+//   - p99 in the random-503 and reset phases: worst 716 ms at 90% 503s
+//     (median 443 ms, 50 phases), where the default backoffs add up to
+//     700 ms. 1 s instead of 700 ms; a fourth retry round would add 800 ms.
+//   - recovery after a storm's trigger: 1.75–2.25 s in scenario 10 (4 runs,
+//     where plain took 1.25–1.5 s), ≤ 1.25 s in 9 and 11–13. 2.5 s instead
+//     of 2, one 250 ms bucket above the worst.
+//   - server requests per call in the storms and the costly overload:
+//     ≤ 1.01 (26 scenarios). The issue's 1.3.
+//   - goodput in the costly overload: 0–0.05 pp above plain's and 7–9 pp
+//     above go-retryablehttp's (5 runs). 1 pp below plain's instead of 0:
+//     20 calls of its 10 s.
+//
+// Against go-retryablehttp, 25 pp instead of 3: in 2 s phases its 1–2 s
+// backoffs carry a call's retries into the next, healthier phase, which
+// counts them for the faulty one (at 90% 503s it gets 58–62% in 2 s
+// phases, 26% in 10 s ones, where resilient gets 45–49% and 35%: worst
+// gap 15 pp, median −2 pp over 76 phases); the full matrix (IssueLimits)
+// judges 3 pp. 25 pp still fails a budget that refuses most retries of
+// random 503s, as the fixed 10% one did (11% at 90% 503s).
 // Flapping is not judged against go-retryablehttp here: resilient's
 // breaker opens in each 500 ms down half-period and the calls it refuses
 // fail, so resilient gets plain's 50% where go-retryablehttp gets 55% over
@@ -98,13 +129,16 @@ var IssueLimits = Limits{
 var TestLimits = Limits{
 	Subject: "resilient", Baseline: "plain", Peer: "retryablehttp",
 	SuccessMargin: 3, RefuseBelow: 0.5, OutageShare: 0.08,
-	FirstSuccess: 500 * time.Millisecond, FullTraffic: 2 * time.Second, OwnFailuresAt100: 40,
-	PeerMargin: 25, PeerKinds: []Kind{Status, Reset, Overload}, P99: time.Second, Recovery: 2 * time.Second, StormPerCall: 1.3, CostlyMargin: 1,
+	FirstSuccess: 500 * time.Millisecond, FullTraffic: time.Second, OwnFailuresAt100: 40,
+	PeerMargin: 25, PeerKinds: []Kind{Status, Reset, Overload}, P99: time.Second, Recovery: 2500 * time.Millisecond, StormPerCall: 1.3, CostlyMargin: 1,
 }
 
 // Verdict is one check of one target in one place.
 type Verdict struct {
 	Target Target
+	// Scenario is the ID of the matrix's scenario checked; 0 for the
+	// sick-backend scenario's (CheckSick).
+	Scenario int
 	// Where is "scenario/phase", or "all" for whole-run targets.
 	Where string
 	// Got and Limit are the measured value and the bound, formatted.
@@ -116,11 +150,13 @@ type Verdict struct {
 // in r. It returns nothing when the subject or the baseline was not run.
 func Check(r *Result, l Limits) []Verdict {
 	var vs []Verdict
+	var id int // of the scenario checked
 	add := func(t Target, where string, pass bool, got, limit string) {
-		vs = append(vs, Verdict{Target: t, Where: where, Got: got, Limit: limit, Pass: pass})
+		vs = append(vs, Verdict{Target: t, Scenario: id, Where: where, Got: got, Limit: limit, Pass: pass})
 	}
 	pct := func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
 	for _, sc := range r.Scenarios {
+		id = sc.ID
 		var calls, requests int
 		for _, p := range sc.Phases {
 			s, ok1 := p.Client(l.Subject)

@@ -3,6 +3,9 @@ package scenario
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -12,9 +15,17 @@ import (
 // shortRun is the short matrix the target tests share: every scenario, at
 // ShortTiming (200 calls/s, phases of 2–6 s), plain, resilient and
 // go-retryablehttp, two scenarios at a time, run once for the package
-// (about 60 s). Scenario 13 needs redis-server (scripts/install-peers.sh
-// installs it); without it, it is left out, unless peers are required
-// (RESILIENT_REQUIRE_PEERS or CI), when the run fails.
+// (about 60 s), with seed 1 or $RESILIENT_SCENARIO_SEED. Scenario 13 needs
+// redis-server (scripts/install-peers.sh installs it); without it, it is
+// left out, unless peers are required (RESILIENT_REQUIRE_PEERS or CI), when
+// the run fails. When a scenario's calls started later than
+// DefaultSchedule allows, every test that uses the run fails with
+// ErrSchedule, which names that scenario, and assertTargets leaves out its
+// misses: it measured the machine, not the clients.
+//
+// The target tests skip under the race detector, which makes the load
+// generator start calls hundreds of milliseconds late (issue 27);
+// scripts/test.sh runs this package a second time without -race.
 var shortRun struct {
 	once sync.Once
 	res  *Result
@@ -23,13 +34,24 @@ var shortRun struct {
 
 func shortMatrix(t *testing.T) *Result {
 	t.Helper()
+	if raceEnabled {
+		t.Skip("the short matrix judges outcomes in time, and under -race its load generator starts calls " +
+			"hundreds of ms late: run it without -race (scripts/test.sh does)")
+	}
 	shortRun.once.Do(func() {
 		cs, err := SelectClients([]string{"plain", "resilient", "retryablehttp"})
 		if err != nil {
 			shortRun.err = err
 			return
 		}
-		o := Options{Timing: ShortTiming, Seed: 1, Clients: cs, Parallel: 2}
+		seed := uint64(1)
+		if v := os.Getenv("RESILIENT_SCENARIO_SEED"); v != "" {
+			if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+				shortRun.err = fmt.Errorf("RESILIENT_SCENARIO_SEED: %v", err)
+				return
+			}
+		}
+		o := Options{Timing: ShortTiming, Seed: seed, Clients: cs, Parallel: 2}
 		rd, err := testpeers.StartRedis()
 		switch {
 		case err == nil:
@@ -47,21 +69,35 @@ func shortMatrix(t *testing.T) *Result {
 			return
 		}
 		shortRun.res, shortRun.err = Run(context.Background(), o)
+		if shortRun.err != nil {
+			return
+		}
+		t.Logf("seed %d", shortRun.res.Seed) // once, in the first test to use the run
+		for _, sc := range shortRun.res.Scenarios {
+			t.Logf("scenario %d: calls started behind schedule by %v at p99, %v at most", sc.ID, sc.LagP99, sc.LagMax)
+		}
 	})
 	if shortRun.err != nil {
 		t.Fatal(shortRun.err)
 	}
-	for _, sc := range shortRun.res.Scenarios {
-		t.Logf("scenario %d: calls started behind schedule by %v at p99, %v at most", sc.ID, sc.LagP99, sc.LagMax)
+	if err := shortRun.res.CheckSchedule(DefaultSchedule); err != nil {
+		t.Error(err)
 	}
 	return shortRun.res
 }
 
 // assertTargets fails t for every failed check of targets, with
-// TestLimits; a target that was never checked fails too.
+// TestLimits; a target that was never checked fails too. A check in a
+// scenario that did not hold its schedule is no measurement: shortMatrix
+// has failed t for that, and its miss is not reported.
 func assertTargets(t *testing.T, targets ...Target) {
 	t.Helper()
-	vs := Check(shortMatrix(t), TestLimits)
+	res := shortMatrix(t)
+	late := map[int]bool{}
+	for _, sc := range res.Scenarios {
+		late[sc.ID] = !DefaultSchedule.Held(sc)
+	}
+	vs := Check(res, TestLimits)
 	for _, target := range targets {
 		n := 0
 		for _, v := range vs {
@@ -69,7 +105,7 @@ func assertTargets(t *testing.T, targets ...Target) {
 				continue
 			}
 			n++
-			if !v.Pass {
+			if !v.Pass && !late[v.Scenario] {
 				t.Errorf("%s: %s: got %s, want %s", target, v.Where, v.Got, v.Limit)
 			}
 		}
@@ -93,8 +129,8 @@ func TestOutageSparesServer(t *testing.T) { assertTargets(t, TargetOutageLoad) }
 
 // TestRecoveryAfterHealing: after every fault heals, resilient's first
 // success comes within 500 ms (the issue: 250 ms), full traffic within
-// 2 s (the issue: 1 s), and at most 40 calls (the issue: 25) are lost to its own state
-// at 100 calls/s.
+// 1 s, and at most 40 calls (the issue: 25) are lost to its own state at
+// 100 calls/s.
 func TestRecoveryAfterHealing(t *testing.T) {
 	assertTargets(t, TargetFirstSuccess, TargetFullTraffic, TargetOwnFailures)
 }
@@ -109,10 +145,11 @@ func TestRetriesWhereHarmless(t *testing.T) { assertTargets(t, TargetPeerSuccess
 
 // TestRetryStorm: after the trigger of every retry storm (one client or a
 // fleet of 20, alone or sharing through Redis, with the defaults or a
-// 250 ms attempt timeout), ≥ 95% of resilient's calls succeed within 2 s,
-// at ≤ 1.3 server requests per call over the scenario; and the model
-// holds: with the short attempt timeout go-retryablehttp stays below 50%
-// after the trigger while plain recovers within 2 s.
+// 250 ms attempt timeout), ≥ 95% of resilient's calls succeed within
+// 2.5 s (the issue: 2 s), at ≤ 1.3 server requests per call over the
+// scenario; and the model holds: with the short attempt timeout
+// go-retryablehttp stays below 50% after the trigger while plain recovers
+// within 2.5 s.
 func TestRetryStorm(t *testing.T) {
 	assertTargets(t, TargetRecovery, TargetStormPerCall, TargetStormModel)
 }
