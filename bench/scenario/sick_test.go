@@ -18,6 +18,11 @@ var sickRun struct {
 
 func shortSick(t *testing.T) []SickResult {
 	t.Helper()
+	if raceEnabled {
+		// Once is enough: scripts/test.sh runs it in the matrix's step
+		// without -race, where it takes a third of the time.
+		t.Skip("the sick-backend scenario runs without -race (scripts/test.sh's scenario matrix step)")
+	}
 	sickRun.once.Do(func() {
 		sickRun.res, sickRun.err = RunSick(context.Background(), SickOptions{Timing: ShortSickTiming})
 	})
