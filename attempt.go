@@ -38,7 +38,7 @@ func (c *call) refuse(r *http.Request, refusal *CircuitOpenError) {
 		r.Body.Close()
 	}
 	c.refused = refusal
-	c.t.tel.refused(c, c, refusal)
+	c.t.tel.refused(c, refusal)
 }
 
 // sendAdmitted sends an admitted attempt and returns its result: the

@@ -332,7 +332,7 @@ func (c *call) hedged(r *http.Request) {
 			failed = rn
 		case <-timer:
 			timer = nil
-			if len(runs) >= p.MaxAttempts || c.Context.Err() != nil {
+			if len(runs) >= p.MaxAttempts || c.ctx.Err() != nil {
 				break
 			}
 			hr, hdone, ok := c.hedgeRequest(r)
@@ -342,7 +342,7 @@ func (c *call) hedged(r *http.Request) {
 			launch(hr, hdone, true)
 			c.hedges++
 			inflight++
-			t.tel.hedgeSent(c, c, c.attempts, delay)
+			t.tel.hedgeSent(c, c.attempts, delay)
 			if len(runs) < p.MaxAttempts {
 				timer, stop = clk.Timer(delay)
 			}
@@ -374,7 +374,7 @@ func (c *call) hedged(r *http.Request) {
 		res.cancel(nil)
 	}
 	if res.hedge && win != nil {
-		t.tel.hedgeWon(c, c, res.n)
+		t.tel.hedgeWon(c, res.n)
 	}
 	c.last = res.res
 }
@@ -386,14 +386,14 @@ func (c *call) hedgeRequest(r *http.Request) (*http.Request, func(error), bool) 
 	t, h := c.t, c.host
 	done, refusal := c.admit()
 	if refusal != nil {
-		t.tel.hedgeRefused(c, c, hedgeRefusedBreaker)
+		t.tel.hedgeRefused(c, hedgeRefusedBreaker)
 		return nil, nil, false
 	}
 	if h.budget != nil && !h.budget.TryRetry(t.cfg.clock.Now().UnixNano(), budget.Hedge) { // budget
 		if done != nil {
 			done(errExcluded)
 		}
-		t.tel.hedgeRefused(c, c, hedgeRefusedBudget)
+		t.tel.hedgeRefused(c, hedgeRefusedBudget)
 		return nil, nil, false
 	}
 	hr := r
