@@ -256,19 +256,14 @@ func (g *group) settle() {
 	}
 }
 
-// hedged takes the place of attempt for a hedged call: it sends r, and
-// hedges after the delay while no answer has come, as Hedging describes.
-// It records in c the winner's outcome, as attempt does for a single
+// hedged takes the place of sendOne for a hedged call that attempt
+// admitted, done being the admission's report: it sends r, and hedges
+// after the delay while no answer has come, as Hedging describes. It
+// records in c the winner's outcome, as sendOne does for a single
 // attempt; a call whose attempts all failed gets the last failure, for
 // the loop to retry or report.
-func (c *call) hedged(r *http.Request) {
+func (c *call) hedged(r *http.Request, done func(error)) {
 	t, h, p := c.t, c.host, c.hedge
-	done, refusal := c.admit()
-	if refusal != nil {
-		c.refuse(r, refusal)
-		return
-	}
-	c.refused = nil
 	clk := t.cfg.clock
 	var est *latency.Estimator
 	if p.Delay <= 0 {
@@ -278,8 +273,7 @@ func (c *call) hedged(r *http.Request) {
 	delay, ok := p.delay(est)
 	if !ok {
 		// No hedge can go yet: one attempt, timed for the estimate.
-		c.attempts++
-		c.last = c.sendAdmitted(c.watch(r), done, nil)
+		c.sendOne(r, done)
 		if c.last.class != Retryable {
 			est.Observe(clk.Now().Sub(start))
 		}
