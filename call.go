@@ -95,7 +95,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		host:       t.hosts.find(req.URL, now),
 		idempotent: IsIdempotent(req),
 		// A body without GetBody goes again only through replay
-		// (replay.go), which next asks after each attempt.
+		// (replay.go), which the loop asks (ready) after each attempt.
 		replayable: req.Body == nil || req.Body == http.NoBody || req.GetBody != nil,
 	}
 	if c.method == "" {
@@ -119,11 +119,11 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 }
 
 // firstRequest returns the request of c's first attempt: the caller's,
-// carrying the call in its context (attemptCtx) only where the base must see the
-// call's span or deadline, or decorate the call itself, or where the body
-// is replaced by the replay copy, or the attempt hedged (each hedged
-// attempt's context derives from it). Otherwise the caller's request goes
-// as it is, one allocation less.
+// carrying the call in its context (attemptCtx) only where the base must
+// see the call's span or deadline, or decorate must find the call, or
+// where the body is replaced by the replay copy, or the attempt hedged
+// (each hedged attempt's context derives from it). Otherwise the caller's
+// request goes as it is, with neither the copy nor the context allocated.
 func (c *call) firstRequest() *http.Request {
 	r := c.req
 	if c.replay != nil || c.hedge != nil || c.instrumented || c.cancel != nil {

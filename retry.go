@@ -236,7 +236,7 @@ func probeWaitLimit(p *Retry) time.Duration {
 }
 
 // errHostFailing is decide's reason when the host's admission refuses
-// calls; next turns it into the host's *CircuitOpenError.
+// calls; call.stopped turns it into the host's *CircuitOpenError.
 var errHostFailing = errors.New("host failing")
 
 // deadlineMargin is the least time left for an attempt after a wait: a
