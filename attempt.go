@@ -14,20 +14,27 @@ import (
 )
 
 // attempt sends one attempt of c, r being the request to send, and records
-// its outcome in c.last; a hedged call races several instead (hedge.go).
-// A refused attempt is not sent: its body is closed, as
-// http.RoundTripper requires, and the refusal recorded in c.refused.
+// its outcome in c.last; a hedged call races several instead (hedge.go),
+// once admitted here like any other. A refused attempt is not sent: its
+// body is closed, as http.RoundTripper requires, and the refusal recorded
+// in c.refused.
 func (c *call) attempt(r *http.Request) {
-	if c.hedge != nil {
-		c.hedged(r) // hedge.go
-		return
-	}
 	done, refusal := c.admit()
 	if refusal != nil {
 		c.refuse(r, refusal)
 		return
 	}
 	c.refused = nil
+	if c.hedge != nil {
+		c.hedged(r, done) // hedge.go
+		return
+	}
+	c.sendOne(r, done)
+}
+
+// sendOne sends an admitted attempt alone, done being its admission's
+// report, and records its outcome in c.last.
+func (c *call) sendOne(r *http.Request, done func(error)) {
 	c.attempts++
 	c.last = c.sendAdmitted(c.watch(r), done, nil)
 }
@@ -39,7 +46,7 @@ func (c *call) refuse(r *http.Request, refusal *CircuitOpenError) {
 		r.Body.Close()
 	}
 	c.refused = refusal
-	c.t.tel.refused(c, c, refusal)
+	c.t.tel.refused(c, refusal)
 }
 
 // sendAdmitted sends an admitted attempt and returns its result: the

@@ -561,7 +561,7 @@ func verdict(c *call, resp *http.Response, err error, o Outcome) error {
 		}
 	}
 	if err != nil {
-		if c.Context.Err() != nil {
+		if c.ctx.Err() != nil {
 			return errExcluded
 		}
 		if classifyErr(err) == Retryable {

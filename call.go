@@ -16,13 +16,14 @@ import (
 	"github.com/resilient-http/resilient/internal/body"
 )
 
-// call is the state of one logical request. It is the context of the
-// attempts that carry one: the caller's context (plus the logical span
-// and WithTimeout's deadline), answering Value(callKey{}) with the call,
-// so that decorate, below otelhttp, finds the call of the attempt it
-// sends.
+// call is the state of one logical request. Its ctx is the caller's
+// context, plus WithTimeout's deadline and the logical span; the requests
+// of attempts that must carry the call (see firstRequest, rewind) get
+// actx, ctx with the call as its callKey value, so that decorate, below
+// otelhttp, and AttemptFromContext find the call of the attempt they see.
 type call struct {
-	context.Context // the caller's, plus the logical span when traced
+	ctx  context.Context // the caller's, plus WithTimeout's deadline and the logical span when traced
+	actx context.Context // ctx carrying the call, made once when a request first needs it (attemptCtx)
 
 	t            *Transport
 	req          *http.Request // the caller's request; never modified
@@ -85,7 +86,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		ctx, cancel = context.WithTimeout(ctx, d)
 	}
 	c := &call{
-		Context:    ctx,
+		ctx:        ctx,
 		cancel:     cancel,
 		t:          t,
 		req:        req,
@@ -94,7 +95,7 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 		host:       t.hosts.find(req.URL, now),
 		idempotent: IsIdempotent(req),
 		// A body without GetBody goes again only through replay
-		// (replay.go), which next asks after each attempt.
+		// (replay.go), which the loop asks (ready) after each attempt.
 		replayable: req.Body == nil || req.Body == http.NoBody || req.GetBody != nil,
 	}
 	if c.method == "" {
@@ -110,23 +111,23 @@ func (t *Transport) newCall(req *http.Request, now time.Time) *call {
 	if c.host.budget != nil {
 		c.host.budget.Call(c.begun, rand.Uint32())
 	}
-	if t.tel.instrumented(c.Context) {
+	if t.tel.instrumented(c.ctx) {
 		c.instrumented = true
-		c.Context, c.span = t.tel.startCall(c.Context, c)
+		c.ctx, c.span = t.tel.startCall(c.ctx, c)
 	}
 	return c
 }
 
 // firstRequest returns the request of c's first attempt: the caller's,
-// carrying the call as its context only where the base must see the
-// call's span or deadline, or decorate the call itself, or where the body
-// is replaced by the replay copy, or the attempt hedged (each hedged
-// attempt's context derives from it). Otherwise the caller's request goes
-// as it is, one allocation less.
+// carrying the call in its context (attemptCtx) only where the base must
+// see the call's span or deadline, or decorate must find the call, or
+// where the body is replaced by the replay copy, or the attempt hedged
+// (each hedged attempt's context derives from it). Otherwise the caller's
+// request goes as it is, with neither the copy nor the context allocated.
 func (c *call) firstRequest() *http.Request {
 	r := c.req
 	if c.replay != nil || c.hedge != nil || c.instrumented || c.cancel != nil {
-		r = r.WithContext(c)
+		r = r.WithContext(c.attemptCtx())
 	}
 	if c.replay != nil {
 		r.Body = c.replay.first()
@@ -134,12 +135,13 @@ func (c *call) firstRequest() *http.Request {
 	return r
 }
 
-// Value answers callKey with the call itself.
-func (c *call) Value(key any) any {
-	if _, ok := key.(callKey); ok {
-		return c
+// attemptCtx returns the context of c's attempts that carry the call: ctx
+// answering callKey with c. It is made once, on first use.
+func (c *call) attemptCtx() context.Context {
+	if c.actx == nil {
+		c.actx = context.WithValue(c.ctx, callKey{}, c)
 	}
-	return c.Context.Value(key)
+	return c.actx
 }
 
 // callFrom returns the call that ctx belongs to, or nil.
@@ -158,7 +160,7 @@ func (c *call) url() string {
 
 // traceID returns the W3C trace ID of the call's trace, or "".
 func (c *call) traceID() string {
-	sc := trace.SpanContextFromContext(c.Context)
+	sc := trace.SpanContextFromContext(c.ctx)
 	if !sc.HasTraceID() {
 		return ""
 	}

@@ -87,7 +87,7 @@ func (c *call) classify(r *http.Request, resp *http.Response, err error) (Outcom
 // cancellation, which never counts: verdict then decides as without a
 // hook.
 func (c *call) hookVerdict(got Outcome, resp *http.Response, err error) (v error, changed bool) {
-	if err != nil && c.Context.Err() != nil {
+	if err != nil && c.ctx.Err() != nil {
 		return nil, false
 	}
 	if got == Classify(resp, err) {

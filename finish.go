@@ -27,7 +27,7 @@ import (
 // c.stop, why retrying stopped early, goes into the error.
 func (t *Transport) finish(c *call) (*http.Response, error) {
 	last := c.last
-	if c.stop == nil && c.Context.Err() != nil && (last.err != nil || c.failed != nil) {
+	if c.stop == nil && c.ctx.Err() != nil && (last.err != nil || c.failed != nil) {
 		c.stop = c.ctxStop()
 	}
 	switch {
@@ -37,7 +37,7 @@ func (t *Transport) finish(c *call) (*http.Response, error) {
 		e.Elapsed = c.elapsed()
 		return t.fail(c, 0, e)
 	case last.err != nil:
-		if c.failed != nil && c.Context.Err() != nil && errors.Is(last.err, c.Context.Err()) {
+		if c.failed != nil && c.ctx.Err() != nil && errors.Is(last.err, c.ctx.Err()) {
 			// A retry was cut short by the caller's deadline: the
 			// failure before it says more than "canceled".
 			se := c.statusError(c.failed, c.stop)
@@ -80,7 +80,7 @@ func (c *call) elapsed() time.Duration {
 // which matches ErrDeadline too, when its deadline passed; else the
 // context's error.
 func (c *call) ctxStop() error {
-	err := c.Context.Err()
+	err := c.ctx.Err()
 	if err == context.DeadlineExceeded {
 		return errDeadlinePassed
 	}
@@ -89,7 +89,7 @@ func (c *call) ctxStop() error {
 
 // fail records a call's final error and returns it.
 func (t *Transport) fail(c *call, status int, err error) (*http.Response, error) {
-	t.tel.failed(c, c, status, err)
+	t.tel.failed(c, status, err)
 	t.tel.endCall(c, status, err)
 	if c.cancel != nil {
 		c.cancel()

@@ -256,19 +256,14 @@ func (g *group) settle() {
 	}
 }
 
-// hedged takes the place of attempt for a hedged call: it sends r, and
-// hedges after the delay while no answer has come, as Hedging describes.
-// It records in c the winner's outcome, as attempt does for a single
+// hedged takes the place of sendOne for a hedged call that attempt
+// admitted, done being the admission's report: it sends r, and hedges
+// after the delay while no answer has come, as Hedging describes. It
+// records in c the winner's outcome, as sendOne does for a single
 // attempt; a call whose attempts all failed gets the last failure, for
 // the loop to retry or report.
-func (c *call) hedged(r *http.Request) {
+func (c *call) hedged(r *http.Request, done func(error)) {
 	t, h, p := c.t, c.host, c.hedge
-	done, refusal := c.admit()
-	if refusal != nil {
-		c.refuse(r, refusal)
-		return
-	}
-	c.refused = nil
 	clk := t.cfg.clock
 	var est *latency.Estimator
 	if p.Delay <= 0 {
@@ -278,8 +273,7 @@ func (c *call) hedged(r *http.Request) {
 	delay, ok := p.delay(est)
 	if !ok {
 		// No hedge can go yet: one attempt, timed for the estimate.
-		c.attempts++
-		c.last = c.sendAdmitted(c.watch(r), done, nil)
+		c.sendOne(r, done)
 		if c.last.class != Retryable {
 			est.Observe(clk.Now().Sub(start))
 		}
@@ -332,7 +326,7 @@ func (c *call) hedged(r *http.Request) {
 			failed = rn
 		case <-timer:
 			timer = nil
-			if len(runs) >= p.MaxAttempts || c.Context.Err() != nil {
+			if len(runs) >= p.MaxAttempts || c.ctx.Err() != nil {
 				break
 			}
 			hr, hdone, ok := c.hedgeRequest(r)
@@ -342,7 +336,7 @@ func (c *call) hedged(r *http.Request) {
 			launch(hr, hdone, true)
 			c.hedges++
 			inflight++
-			t.tel.hedgeSent(c, c, c.attempts, delay)
+			t.tel.hedgeSent(c, c.attempts, delay)
 			if len(runs) < p.MaxAttempts {
 				timer, stop = clk.Timer(delay)
 			}
@@ -374,7 +368,7 @@ func (c *call) hedged(r *http.Request) {
 		res.cancel(nil)
 	}
 	if res.hedge && win != nil {
-		t.tel.hedgeWon(c, c, res.n)
+		t.tel.hedgeWon(c, res.n)
 	}
 	c.last = res.res
 }
@@ -386,14 +380,14 @@ func (c *call) hedgeRequest(r *http.Request) (*http.Request, func(error), bool) 
 	t, h := c.t, c.host
 	done, refusal := c.admit()
 	if refusal != nil {
-		t.tel.hedgeRefused(c, c, hedgeRefusedBreaker)
+		t.tel.hedgeRefused(c, hedgeRefusedBreaker)
 		return nil, nil, false
 	}
 	if h.budget != nil && !h.budget.TryRetry(t.cfg.clock.Now().UnixNano(), budget.Hedge) { // budget
 		if done != nil {
 			done(errExcluded)
 		}
-		t.tel.hedgeRefused(c, c, hedgeRefusedBudget)
+		t.tel.hedgeRefused(c, hedgeRefusedBudget)
 		return nil, nil, false
 	}
 	hr := r

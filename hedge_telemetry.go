@@ -6,7 +6,6 @@ package resilient
 // decorate (scrub.go).
 
 import (
-	"context"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -43,22 +42,22 @@ func newHedgeInstruments(m metric.Meter) hedgeInstruments {
 }
 
 // hedgeSent records hedge number n, sent after delay.
-func (t *telemetry) hedgeSent(ctx context.Context, c *call, n int, delay time.Duration) {
-	t.hedges.sent.Add(ctx, 1, metric.WithAttributeSet(c.host.attrs))
+func (t *telemetry) hedgeSent(c *call, n int, delay time.Duration) {
+	t.hedges.sent.Add(c.ctx, 1, metric.WithAttributeSet(c.host.attrs))
 	c.event("resilient.hedge",
 		attribute.Int("resilient.attempt", n),
 		attribute.Float64("resilient.hedge.delay_seconds", delay.Seconds()))
 }
 
 // hedgeWon records that hedge number n answered the call.
-func (t *telemetry) hedgeWon(ctx context.Context, c *call, n int) {
-	t.hedges.won.Add(ctx, 1, metric.WithAttributeSet(c.host.attrs))
+func (t *telemetry) hedgeWon(c *call, n int) {
+	t.hedges.won.Add(c.ctx, 1, metric.WithAttributeSet(c.host.attrs))
 	c.event("resilient.hedge_won", attribute.Int("resilient.attempt", n))
 }
 
 // hedgeRefused records a hedge not sent, and why.
-func (t *telemetry) hedgeRefused(ctx context.Context, c *call, why string) {
-	t.hedges.refused.Add(ctx, 1, metric.WithAttributeSet(c.host.attrs),
+func (t *telemetry) hedgeRefused(c *call, why string) {
+	t.hedges.refused.Add(c.ctx, 1, metric.WithAttributeSet(c.host.attrs),
 		metric.WithAttributes(attribute.String("resilient.hedge.refusal", why)))
 	c.event("resilient.hedge_refused", attribute.String("resilient.hedge.refusal", why))
 }

@@ -35,7 +35,7 @@ func (t *Transport) loop(c *call, r *http.Request) {
 		var o Outcome
 		if c.refused == nil {
 			o = c.last.class
-			if o != Retryable || c.last.stop != nil || c.Context.Err() != nil {
+			if o != Retryable || c.last.stop != nil || c.ctx.Err() != nil {
 				// Most calls end here, and need neither the deadline
 				// nor a random draw.
 				c.stop = c.last.stop // a Classifier's own error, if it gave one
@@ -46,8 +46,8 @@ func (t *Transport) loop(c *call, r *http.Request) {
 		now := t.cfg.clock.Now()
 		d := decide(c.retryPolicy(), c.last, c.facts(o), now, t.cfg.rand())
 		if d.retry && !d.probe {
-			if c.replay != nil && !c.replay.ready(c.Context) {
-				if c.Context.Err() != nil {
+			if c.replay != nil && !c.replay.ready(c.ctx) {
+				if c.ctx.Err() != nil {
 					return
 				}
 				d = decision{stop: ErrBodyNotReplayable}
@@ -64,12 +64,12 @@ func (t *Transport) loop(c *call, r *http.Request) {
 			t.tel.waitingForProbe(c, d.wait)
 		} else {
 			c.keep()
-			t.tel.retrying(c, c, d.wait, reason(c.last))
+			t.tel.retrying(c, d.wait, reason(c.last))
 			if t.events != nil {
 				t.events.retrying(c, d.wait)
 			}
 		}
-		if !t.cfg.clock.Sleep(c.Context, d.wait) {
+		if !t.cfg.clock.Sleep(c.ctx, d.wait) {
 			c.stop = c.ctxStop()
 			return
 		}
@@ -84,7 +84,7 @@ func (t *Transport) loop(c *call, r *http.Request) {
 // facts gathers what decide needs to know of c besides its latest
 // outcome, whose class is o.
 func (c *call) facts(o Outcome) facts {
-	dl, _ := c.Context.Deadline()
+	dl, _ := c.ctx.Deadline()
 	f := facts{
 		outcome:     o,
 		attempts:    c.attempts - int(c.hedges),
@@ -124,13 +124,13 @@ func (c *call) stopped(d decision, now time.Time) {
 	}
 	if d.stop != nil {
 		c.stop = d.stop
-		c.t.tel.stopped(c, c, d.stop, d.retryAfter)
+		c.t.tel.stopped(c, d.stop, d.retryAfter)
 	}
 }
 
 // rewind returns the request of c's next attempt: a fresh copy of r (the
-// transport may still be closing r's body) whose context is the call, so
-// that AttemptFromContext finds the attempt's number, with the body sent
+// transport may still be closing r's body) whose context carries the call
+// (attemptCtx), so that AttemptFromContext finds the attempt's number, with the body sent
 // again from GetBody or the replay copy, and, before a retry,
 // WithPrepareRetry's changes.
 func (c *call) rewind(r *http.Request) (*http.Request, error) {
@@ -140,14 +140,14 @@ func (c *call) rewind(r *http.Request) (*http.Request, error) {
 	}
 	var next *http.Request
 	if prepare != nil {
-		next = r.Clone(c) // a header of its own, for prepare to change
+		next = r.Clone(c.attemptCtx()) // a header of its own, for prepare to change
 	} else {
-		next = r.WithContext(c)
+		next = r.WithContext(c.attemptCtx())
 	}
 	if b := c.req.Body; b != nil && b != http.NoBody {
 		var err error
 		if c.replay != nil {
-			b, err = c.replay.rewind(c)
+			b, err = c.replay.rewind(c.ctx)
 		} else if b, err = c.req.GetBody(); err != nil {
 			err = fmt.Errorf("resilient: cannot send the request body again, GetBody failed: %w", err)
 		}
@@ -236,7 +236,7 @@ func probeWaitLimit(p *Retry) time.Duration {
 }
 
 // errHostFailing is decide's reason when the host's admission refuses
-// calls; next turns it into the host's *CircuitOpenError.
+// calls; call.stopped turns it into the host's *CircuitOpenError.
 var errHostFailing = errors.New("host failing")
 
 // deadlineMargin is the least time left for an attempt after a wait: a

@@ -260,10 +260,10 @@ func canCompare(v any) bool {
 
 // retrying records a retry about to wait and be sent: metric, span event,
 // debug log line.
-func (t *telemetry) retrying(ctx context.Context, c *call, wait time.Duration, reason string) {
-	t.retries.Add(ctx, 1, metric.WithAttributeSet(c.host.attrs))
+func (t *telemetry) retrying(c *call, wait time.Duration, reason string) {
+	t.retries.Add(c.ctx, 1, metric.WithAttributeSet(c.host.attrs))
 	l := t.cfg.logger
-	logging := l != nil && l.Enabled(ctx, slog.LevelDebug)
+	logging := l != nil && l.Enabled(c.attemptCtx(), slog.LevelDebug)
 	if !logging && (c.span == nil || !c.span.IsRecording()) {
 		return
 	}
@@ -279,7 +279,7 @@ func (t *telemetry) retrying(ctx context.Context, c *call, wait time.Duration, r
 		if id := c.traceID(); id != "" {
 			attrs = append(attrs, slog.String("trace_id", id))
 		}
-		l.LogAttrs(ctx, slog.LevelDebug, "resilient: retrying", attrs...)
+		l.LogAttrs(c.attemptCtx(), slog.LevelDebug, "resilient: retrying", attrs...)
 	}
 }
 
@@ -296,11 +296,11 @@ func (t *telemetry) waitingForProbe(c *call, wait time.Duration) {
 
 // stopped records why retrying stopped early, when a decision (not the
 // outcome) stopped it; retryAfter is what the server asked for, if it did.
-func (t *telemetry) stopped(ctx context.Context, c *call, why error, retryAfter time.Duration) {
+func (t *telemetry) stopped(c *call, why error, retryAfter time.Duration) {
 	var co *CircuitOpenError
 	switch {
 	case why == ErrRetryBudgetExhausted:
-		t.budgetRefusals.Add(ctx, 1, metric.WithAttributeSet(c.host.attrs))
+		t.budgetRefusals.Add(c.ctx, 1, metric.WithAttributeSet(c.host.attrs))
 		c.event("resilient.retry_budget_exhausted", attribute.Int("resilient.attempt", c.attempts+1))
 	case why == ErrRetryAfterTooLong:
 		c.event("resilient.retry_after_too_long",
@@ -313,13 +313,13 @@ func (t *telemetry) stopped(ctx context.Context, c *call, why error, retryAfter 
 	case why == ErrBodyNotReplayable:
 		c.event("resilient.body_not_replayable", attribute.Int64("resilient.replay_limit", t.cfg.replayMax))
 	case errors.As(why, &co):
-		t.refused(ctx, c, co)
+		t.refused(c, co)
 	}
 }
 
 // refused records an attempt, first or retry, that the breaker refused.
-func (t *telemetry) refused(ctx context.Context, c *call, e *CircuitOpenError) {
-	t.breakerRefusals.Add(ctx, 1, metric.WithAttributeSet(c.host.attrs))
+func (t *telemetry) refused(c *call, e *CircuitOpenError) {
+	t.breakerRefusals.Add(c.ctx, 1, metric.WithAttributeSet(c.host.attrs))
 	if c.span == nil || !c.span.IsRecording() {
 		return
 	}
@@ -340,13 +340,13 @@ func (t *telemetry) refused(ctx context.Context, c *call, e *CircuitOpenError) {
 // failed logs a call's final failure: at Warn, or at Info when the breaker
 // refused the call before any attempt (those come in floods while a host is
 // down, and the breaker's opening was logged at Warn already).
-func (t *telemetry) failed(ctx context.Context, c *call, status int, err error) {
+func (t *telemetry) failed(c *call, status int, err error) {
 	l := t.cfg.logger
 	level := slog.LevelWarn
 	if c.attempts == 0 && errors.Is(err, ErrCircuitOpen) {
 		level = slog.LevelInfo
 	}
-	if l == nil || !l.Enabled(ctx, level) {
+	if l == nil || !l.Enabled(c.attemptCtx(), level) {
 		return
 	}
 	attrs := []slog.Attr{slog.String("method", c.method), slog.String("url", c.url()),
@@ -359,7 +359,7 @@ func (t *telemetry) failed(ctx context.Context, c *call, status int, err error) 
 	if id := RequestID(err); id != "" {
 		attrs = append(attrs, slog.String("request_id", id))
 	}
-	l.LogAttrs(ctx, level, "resilient: request failed", attrs...)
+	l.LogAttrs(c.attemptCtx(), level, "resilient: request failed", attrs...)
 }
 
 // hostAdded counts a new host's breaker as closed and precomputes its

@@ -744,8 +744,8 @@ func BenchmarkTelemetry_logicalSpan(b *testing.B) {
 	c := &call{t: tr, req: req, method: http.MethodGet, host: h}
 	b.ReportAllocs()
 	for b.Loop() {
-		*c = call{Context: context.Background(), t: tr, req: req, method: http.MethodGet, host: h, attempts: 1}
-		c.Context, c.span = tr.tel.startCall(c.Context, c)
+		*c = call{ctx: context.Background(), t: tr, req: req, method: http.MethodGet, host: h, attempts: 1}
+		c.ctx, c.span = tr.tel.startCall(c.ctx, c)
 		tr.tel.endCall(c, http.StatusOK, nil)
 	}
 }
