@@ -184,7 +184,11 @@ func shortErr(err error) string {
 // goroutines (net/http.(*persistConn)) are left. A client that drops a
 // retried response without closing its body loses the connection: a new
 // dial per attempt, and a connection and two goroutines held until the
-// request's context ends or the server gives up on them.
+// request's context ends or the server gives up on them. resilient
+// retires the connection of a failed attempt on purpose, so that a retry
+// behind an L4 balancer reaches another backend: at most one new
+// connection per failed attempt, none left open. More than one per
+// attempt, or any left open, is a leak.
 func TestPeers_ConnectionsOnRetries(t *testing.T) {
 	eachPeer(t, func(t *testing.T, p Peer, c Client, base *http.Transport, srv *Server, h *failing) {
 		before := goroutineIDs()
@@ -203,15 +207,15 @@ func TestPeers_ConnectionsOnRetries(t *testing.T) {
 			facts.Add(Fact{Check: check, Peer: p.Name, Value: value, Bad: bad})
 			t.Logf("%s: %s", check, value)
 		}
-		add(CheckNewConns, fmt.Sprintf("%d for %d attempts", dialed, attempts), dialed > 1)
+		add(CheckNewConns, fmt.Sprintf("%d for %d attempts", dialed, attempts), dialed > attempts)
 		add(CheckOpenConns, fmt.Sprint(open), open > 0)
 		add(CheckGoroutines, fmt.Sprint(left), left > 0)
 
 		if !ours(p) {
 			return
 		}
-		if attempts != 4*calls || dialed != 1 || open != 0 || left != 0 {
-			t.Errorf("%d attempts, %d connections opened, %d left open, %d persistConn goroutines left; want %d, 1, 0, 0",
+		if attempts != 4*calls || dialed < 1 || dialed > attempts || open != 0 || left != 0 {
+			t.Errorf("%d attempts, %d connections opened, %d left open, %d persistConn goroutines left; want %d, at most one per attempt, 0, 0",
 				attempts, dialed, open, left, 4*calls)
 		}
 		if err := goleak.Find(leakOpt); err != nil {
