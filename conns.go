@@ -14,7 +14,7 @@ package resilient
 //
 //   - Which connection an attempt used is learnt through httptrace's
 //     GotConn, and, for HTTP/2 on the library's own transport, through
-//     x/net's connection pool (conns_h2.go). That costs four allocations
+//     x/net's connection pool (conns_own.go). That costs four allocations
 //     per attempt, so it is paid only on a host that failed within the
 //     last watchFor (host.watching): the first failure after a quiet spell
 //     is not seen, and its connection may carry one more attempt, whose
@@ -31,7 +31,7 @@ package resilient
 //     request then fails on a closed connection, which net/http retries
 //     itself when the request may be sent again.
 //   - An HTTP/2 connection carries other calls' streams: it is retired
-//     gracefully (retireH2, conns_h2.go), only on the library's own
+//     gracefully (retireH2, conns_own.go), only on the library's own
 //     transport.
 //   - On the library's own transport, the connection that replaces a
 //     retired one tries the name's other addresses first (conns_dial.go).
@@ -155,7 +155,7 @@ func (c *call) retire(w *attemptConn, res *result) {
 		own.d.avoid(own, c.t.cfg.clock.Now())
 	}
 	if w.cc != nil {
-		retireH2(w.cc) // conns_h2.go
+		retireH2(w.cc) // conns_own.go
 		return
 	}
 	resp := res.resp
