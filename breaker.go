@@ -239,6 +239,14 @@ func (h *host) admit() (done func(error), refusal *CircuitOpenError) {
 		}
 		return nil, h.openError(now, "")
 	}
+	if again := br.holdUntil.Load(); again != held && again > n {
+		// A probe failed since held was read and a new hold began;
+		// gobreaker, whose open ends at once, made this attempt a probe
+		// before the hold. Give the permit back, and refuse as the hold
+		// does.
+		d(errExcluded)
+		return nil, h.openError(now, "")
+	}
 	if held == 0 {
 		return d, nil
 	}
